@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine with Python 3.11 (see README):
+#   make book   -> installs unpact into .venv, runs the notebooks (quick profile) and builds the HTML book
+#   make test   -> installs unpact + test tools into .venv and runs the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+PROFILE ?= quick
+BIN := $(VENV)/bin
+
+.PHONY: venv book test organism clean-book
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+book: venv
+	$(BIN)/unpact book --profile $(PROFILE)
+
+organism: venv
+	$(BIN)/unpact organism --arch llama --profile $(PROFILE) --out models/organism-llama
+
+test: venv
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+clean-book:
+	rm -rf _build notebooks/_executed

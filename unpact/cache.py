@@ -1,0 +1,71 @@
+"""Content-addressed cache for expensive artifacts (data, organisms, unlearned models, tables).
+
+An artifact's folder is ``<cache>/<kind>/<name>-<hash>`` where ``hash`` is the SHA-256 of its
+full configuration (canonical JSON). The same configuration therefore finds the same folder and
+returns at once; a different one never collides. The cache root is, in order: the ``root``
+argument, the ``UNPACT_CACHE`` environment variable, ``~/.cache/unpact``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from unpact.io import atomic_directory, atomic_write_json, ensure_writable_dir
+
+CACHE_ENV = "UNPACT_CACHE"
+DONE_MARKER = "unpact-artifact.json"
+
+
+def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the cache root (argument, then ``$UNPACT_CACHE``, then ``~/.cache/unpact``)."""
+    chosen = root or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "unpact"
+    return ensure_writable_dir(Path(chosen).expanduser(), what="cache folder")
+
+
+def config_hash(config: Mapping[str, Any], length: int = 16) -> str:
+    """SHA-256 of the canonical JSON of ``config`` (sorted keys), truncated to ``length`` hex digits."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:length]
+
+
+def artifact_dir(kind: str, name: str, config: Mapping[str, Any], root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder where the artifact of this kind and configuration lives (it may not exist yet)."""
+    return cache_root(root) / kind / f"{name}-{config_hash(config)}"
+
+
+def is_complete(folder: Path) -> bool:
+    """True when ``folder`` holds a finished artifact (its marker file was written last)."""
+    return (folder / DONE_MARKER).is_file()
+
+
+def cached_artifact(
+    kind: str,
+    name: str,
+    config: Mapping[str, Any],
+    build: Callable[[Path], Mapping[str, Any] | None],
+    root: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Return the finished artifact folder for ``config``, building it first if needed.
+
+    ``build(tmp_dir)`` writes the artifact into a temporary folder and may return a dict of
+    extra facts (metrics, durations) that are stored with the configuration in the marker file
+    ``unpact-artifact.json``. The folder is renamed into place only once ``build`` returned, so
+    an interrupted build leaves nothing behind and the next call starts it again.
+    """
+    folder = artifact_dir(kind, name, config, root)
+    if is_complete(folder):
+        return folder
+    with atomic_directory(folder) as tmp:
+        extra = build(tmp) or {}
+        atomic_write_json(tmp / DONE_MARKER, {"kind": kind, "name": name, "config": dict(config), **dict(extra)})
+    return folder
+
+
+def artifact_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the marker record (configuration and facts) of a finished artifact folder."""
+    with open(Path(folder) / DONE_MARKER, encoding="utf-8") as fh:
+        return json.load(fh)

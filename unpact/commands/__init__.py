@@ -1,0 +1,1 @@
+"""Subcommands of the ``unpact`` CLI, one module each (see ``unpact.cli``)."""
