@@ -1,0 +1,33 @@
+"""The computational core of the paper's three findings: pure functions over tidy DataFrames.
+
+- Finding 1, keyword focus disrupted: ``focus_disruption``, ``contribution_change``.
+- Finding 2, recovery by emphasis: ``recovery_rates``, ``key_vs_control``, ``control_tokens``.
+- Finding 3, indiscriminate penalization: ``destructive_rates``, ``indiscriminateness``,
+  ``contribution_change(classify="function")``.
+- ``verdict`` / ``FINDING_VERDICTS``: reproduced / partly / not reproduced, by stated rules.
+Each module's docstring gives its input schema and formulas.
+"""
+from unpact.findings.contributions import (
+    CONTRIBUTION_COLUMNS,
+    contribution_change,
+    focus_disruption,
+    indiscriminateness,
+)
+from unpact.findings.destruction import DESTRUCTIVE_COLUMNS, UTILITY_SPLITS, destructive_rates
+from unpact.findings.recovery import (
+    RECOVERY_COLUMNS,
+    RECOVERY_GROUPS,
+    TOKEN_SOURCES,
+    eligible_items,
+    key_vs_control,
+    recovery_rates,
+)
+from unpact.findings.tokens import FUNCTION_WORDS, control_tokens, core_word, is_function_word
+from unpact.findings.verdicts import FINDING_VERDICTS, VERDICTS, Verdict, verdict
+
+__all__ = [
+    "CONTRIBUTION_COLUMNS", "DESTRUCTIVE_COLUMNS", "FINDING_VERDICTS", "FUNCTION_WORDS", "RECOVERY_COLUMNS",
+    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "contribution_change",
+    "control_tokens", "core_word", "destructive_rates", "eligible_items", "focus_disruption", "indiscriminateness",
+    "is_function_word", "key_vs_control", "recovery_rates", "verdict",
+]
