@@ -1,0 +1,100 @@
+"""Figures: one point per summary row, consistent method colours, clear errors, PNGs written."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+
+from unpact.errors import UsageError
+from unpact.plots import (
+    METHOD_COLORS,
+    method_color,
+    method_order,
+    plot_contribution_change,
+    plot_dilemma,
+    plot_key_vs_control,
+    plot_rate_by_method,
+)
+
+METHODS = ["ga", "npo_gdr", "rmu", "my_method"]
+DOMAINS = ["news", "books"]
+
+
+def _rate_rows(rng: np.random.Generator, **extra: object) -> dict[str, object]:
+    rate = float(rng.uniform(0.1, 0.9))
+    return {**extra, "rate": rate, "ci_low": max(0.0, rate - 0.1), "ci_high": min(1.0, rate + 0.12), "n": 40}
+
+
+def _n_points(fig: Figure) -> int:
+    return sum(isinstance(c, ErrorbarContainer) for ax in fig.axes for c in ax.containers)
+
+
+def test_method_colours_are_distinct_and_stable() -> None:
+    expected = {"base", "ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector", "rmu"}
+    assert set(METHOD_COLORS) == expected
+    assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
+    assert method_color("my_method") == method_color("my_method")
+    assert method_order(["my_method", "rmu", "ga", "rmu"]) == ["ga", "rmu", "my_method"]
+
+
+def test_rate_by_method_one_point_per_row(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    summary = pd.DataFrame([_rate_rows(rng, method=m, domain=d) for m in METHODS for d in DOMAINS])
+    fig = plot_rate_by_method(summary, "destructive rate", "more utility destroyed")
+    assert _n_points(fig) == len(summary)
+    assert len(fig.axes) == len(DOMAINS)
+    assert "higher = more utility destroyed" in fig.get_suptitle()
+    fig.savefig(tmp_path / "rate.png")
+    with pytest.raises(UsageError, match="missing column"):
+        plot_rate_by_method(summary.drop(columns="ci_low"), "x", "y")
+
+
+def test_key_vs_control_panels_and_points(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rows = [_rate_rows(rng, method=m, domain=d, style=s, source=src)
+            for m in METHODS for d in DOMAINS for s in ("repeat", "suffix")
+            for src in ("base_key", "unlearned_key", "control")]
+    summary = pd.DataFrame(rows)
+    fig = plot_key_vs_control(summary)
+    assert len(fig.axes) == 2 * 2
+    assert _n_points(fig) == len(METHODS) * 2 * 2 * 2  # two sources drawn
+    fig.savefig(tmp_path / "key_vs_control.png")
+    assert _n_points(plot_key_vs_control(summary, sources=("base_key", "unlearned_key", "control"))) == len(rows)
+    with pytest.raises(UsageError, match="present: base_key, control, unlearned_key"):
+        plot_key_vs_control(summary, sources=("gold_keywords", "control"))
+
+
+def test_contribution_change_plot(tmp_path: Path) -> None:
+    rows = [dict(method=m, split=s, unit_class=c, mean_change=v, ci_low=v - 0.1, ci_high=v + 0.1)
+            for m, v0 in zip(METHODS, (-0.8, -0.5, -0.2, -0.1)) for s in ("forget", "retain", "general")
+            for c, v in (("key", v0), ("non_key", v0 / 2))]
+    fig = plot_contribution_change(pd.DataFrame(rows))
+    assert _n_points(fig) == len(rows)
+    assert len(fig.axes) == 3
+    fig.savefig(tmp_path / "contrib.png")
+
+
+def test_dilemma_plot(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    recovery = pd.DataFrame([_rate_rows(rng, method=m, domain=d) for m in METHODS for d in DOMAINS])
+    destructive = pd.DataFrame([_rate_rows(rng, method=m, domain=d) for m in METHODS for d in DOMAINS])
+    fig = plot_dilemma(recovery, destructive)
+    ax = fig.axes[0]
+    assert _n_points(fig) == len(METHODS) * len(DOMAINS)
+    texts = {t.get_text() for t in ax.texts}
+    assert any("insufficient" in t for t in texts) and any(t.startswith("destructive") for t in texts)
+    assert "higher" in ax.get_xlabel() and "higher" in ax.get_ylabel()
+    # the point of method m in domain d sits at (its recovery rate, its destructive rate)
+    first = next(c for c in ax.containers if isinstance(c, ErrorbarContainer))
+    x, y = first.lines[0].get_data()
+    merged = recovery.merge(destructive, on=["method", "domain"])
+    assert ((np.isclose(merged["rate_x"], x[0])) & (np.isclose(merged["rate_y"], y[0]))).any()
+    out = tmp_path / "dilemma.png"
+    fig.savefig(out, dpi=80)
+    assert out.stat().st_size > 10_000
+    with pytest.raises(UsageError, match="several rows"):
+        plot_dilemma(pd.concat([recovery, recovery]), destructive)

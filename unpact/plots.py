@@ -1,0 +1,287 @@
+"""Figures of the findings, one colour per method everywhere (``METHOD_COLORS``).
+
+Every function takes a tidy summary frame from ``unpact.findings`` and returns a matplotlib
+``Figure`` (built without pyplot, so nothing is shown or kept open behind the caller's back:
+make it a notebook cell's last expression, or ``fig.savefig(path)``). Points carry their 95% CI as
+error bars; titles say what a higher value means. Methods keep one colour in every figure:
+the GA family in blues, the NPO family in oranges, the other methods in distinct hues, the base
+model in grey; an unknown method gets a stable colour from a fallback palette.
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from unpact.errors import UsageError
+
+METHOD_COLORS: dict[str, str] = {
+    "base": "#4d4d4d",
+    "ga": "#08519c",
+    "ga_gdr": "#3182bd",
+    "ga_klr": "#6baed6",
+    "npo": "#a63603",
+    "npo_gdr": "#e6550d",
+    "npo_klr": "#fdae6b",
+    "simnpo": "#c51b7d",
+    "idk_dpo": "#6a51a3",
+    "task_vector": "#238b45",
+    "rmu": "#8c6d31",
+}
+_FALLBACK = sns.color_palette("tab20", 20).as_hex()
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_STYLE = "whitegrid"
+
+
+def method_color(method: str) -> str:
+    """The method's colour: ``METHOD_COLORS`` or a stable fallback (same name, same colour)."""
+    return METHOD_COLORS.get(method, _FALLBACK[zlib.crc32(method.encode()) % len(_FALLBACK)])
+
+
+def method_order(methods: Sequence[str]) -> list[str]:
+    """Distinct methods in ``METHOD_COLORS`` order, unknown ones after, sorted."""
+    present = list(dict.fromkeys(methods))
+    known = [m for m in METHOD_COLORS if m in present]
+    return known + sorted(m for m in present if m not in METHOD_COLORS)
+
+
+def _require(frame: pd.DataFrame, what: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UsageError(f"{what}: missing column(s) {', '.join(missing)}; has: {', '.join(map(str, frame.columns))}")
+
+
+def _errors(rows: pd.DataFrame, value: str, low: str, high: str) -> np.ndarray:
+    """Asymmetric error bar lengths (2, n) from CI bounds; NaN bounds draw no bar."""
+    v = rows[value].to_numpy(float)
+    return np.vstack([v - rows[low].to_numpy(float), rows[high].to_numpy(float) - v]).clip(min=0)
+
+
+SPLIT_ORDER = ("forget", "retain", "general")
+
+
+def _facet_values(frame: pd.DataFrame, column: str | None) -> list[object]:
+    """Panel values: splits in ``SPLIT_ORDER``, anything else sorted."""
+    if column is None:
+        return [None]
+    values = list(dict.fromkeys(frame[column].sort_values()))
+    if set(values) <= set(SPLIT_ORDER):
+        return [v for v in SPLIT_ORDER if v in values]
+    return values
+
+
+def _grid(n_rows: int, n_cols: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(width * n_cols, height * n_rows + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False, sharey=True))
+    return fig, axes
+
+
+def _method_points(
+    ax: Axes,
+    rows: pd.DataFrame,
+    methods: list[str],
+    value: str,
+    low: str,
+    high: str,
+    offset: float = 0.0,
+    marker: str = "o",
+    filled: bool = True,
+) -> None:
+    """One point with CI error bar per row, x = method position (+ offset), coloured by method."""
+    for _, row in rows.iterrows():
+        colour = method_color(str(row["method"]))
+        ax.errorbar(
+            methods.index(row["method"]) + offset, row[value],
+            yerr=_errors(row.to_frame().T, value, low, high), fmt=marker, color=colour, ecolor=colour,
+            markerfacecolor=colour if filled else "white", markersize=7, capsize=3, linewidth=1.5,
+        )
+    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
+    ax.set_xlim(-0.6, len(methods) - 0.4)
+
+
+def plot_rate_by_method(
+    summary: pd.DataFrame,
+    what: str,
+    higher_means: str,
+    value: str = "rate",
+    facet: str | None = "domain",
+    low: str = "ci_low",
+    high: str = "ci_high",
+) -> Figure:
+    """A rate (or mean) per method with its CI, one panel per ``facet`` value (e.g. domain).
+
+    ``what`` names the quantity ("recovery rate"), ``higher_means`` says what a higher value
+    means ("more forgotten knowledge recovered"); both go in the title. One point per row.
+    """
+    _require(summary, "rate summary", ["method", value, low, high] + ([facet] if facet else []))
+    methods = method_order(summary["method"].tolist())
+    panels = _facet_values(summary, facet)
+    with sns.axes_style(_STYLE):
+        fig, axes = _grid(1, len(panels))
+        for ax, panel in zip(axes[0], panels):
+            rows = summary if facet is None else summary[summary[facet] == panel]
+            _method_points(ax, rows, methods, value, low, high)
+            ax.set_title(f"{facet} = {panel}" if facet else "")
+        axes[0, 0].set_ylabel(what)
+        fig.suptitle(f"{what.capitalize()} by method, 95% CI\n(higher = {higher_means})")
+    return fig
+
+
+def plot_key_vs_control(
+    recovery: pd.DataFrame,
+    sources: Sequence[str] = ("base_key", "control"),
+    facet_col: str = "domain",
+    facet_row: str = "style",
+) -> Figure:
+    """Recovery rate by method for each token source side by side (key vs the random control).
+
+    Input: ``unpact.findings.recovery_rates`` output. Panels: ``facet_row`` x ``facet_col``;
+    sources are dodged, with one marker per source (filled for the first, open for the others).
+    """
+    _require(recovery, "recovery summary", ["method", "source", "rate", "ci_low", "ci_high", facet_col, facet_row])
+    unknown = [s for s in sources if s not in set(recovery["source"])]
+    if unknown:
+        raise UsageError(f"recovery summary has no source(s) {', '.join(unknown)}; "
+                         f"present: {', '.join(sorted(map(str, recovery['source'].unique())))}")
+    data = recovery[recovery["source"].isin(list(sources))]
+    methods = method_order(data["method"].tolist())
+    rows_v, cols_v = _facet_values(data, facet_row), _facet_values(data, facet_col)
+    width = 0.6 / max(1, len(sources))
+    with sns.axes_style(_STYLE):
+        fig, axes = _grid(len(rows_v), len(cols_v))
+        for i, rv in enumerate(rows_v):
+            for j, cv in enumerate(cols_v):
+                ax = axes[i, j]
+                panel = data[(data[facet_row] == rv) & (data[facet_col] == cv)]
+                for k, source in enumerate(sources):
+                    offset = (k - (len(sources) - 1) / 2) * width
+                    _method_points(ax, panel[panel["source"] == source], methods, "rate", "ci_low", "ci_high",
+                                   offset, _MARKERS[k % len(_MARKERS)], filled=k == 0)
+                ax.set_title(f"{facet_row} = {rv}, {facet_col} = {cv}", fontsize=9)
+            axes[i, 0].set_ylabel("recovery rate")
+        handles = [Line2D([], [], marker=_MARKERS[k % len(_MARKERS)], linestyle="", color="black",
+                          markerfacecolor="black" if k == 0 else "white", label=s) for k, s in enumerate(sources)]
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(sources), title="emphasised tokens")
+        fig.suptitle("Recovery under emphasis, key vs control tokens, 95% CI\n"
+                     "(higher = more forgotten answers recovered)")
+    return fig
+
+
+def plot_contribution_change(change: pd.DataFrame, facet: str = "split") -> Figure:
+    """Mean contribution change per method and unit class (e.g. key vs non-key) with CIs.
+
+    Input: ``unpact.findings.contribution_change`` output; one panel per ``facet`` value,
+    unit classes dodged with one marker each. Negative = the tokens lost support for the answer.
+    """
+    _require(change, "contribution summary", ["method", "unit_class", "mean_change", "ci_low", "ci_high", facet])
+    methods = method_order(change["method"].tolist())
+    classes = list(dict.fromkeys(change["unit_class"]))
+    panels = _facet_values(change, facet)
+    width = 0.6 / max(1, len(classes))
+    with sns.axes_style(_STYLE):
+        fig, axes = _grid(1, len(panels))
+        for ax, panel in zip(axes[0], panels):
+            rows = change[change[facet] == panel]
+            for k, cls in enumerate(classes):
+                offset = (k - (len(classes) - 1) / 2) * width
+                _method_points(ax, rows[rows["unit_class"] == cls], methods, "mean_change", "ci_low", "ci_high",
+                               offset, _MARKERS[k % len(_MARKERS)], filled=k == 0)
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            ax.set_title(f"{facet} = {panel}")
+        axes[0, 0].set_ylabel("mean contribution change (nats)")
+        handles = [Line2D([], [], marker=_MARKERS[k % len(_MARKERS)], linestyle="", color="black",
+                          markerfacecolor="black" if k == 0 else "white", label=c) for k, c in enumerate(classes)]
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(classes), title="prompt tokens")
+        fig.suptitle("Contribution change after unlearning, 95% CI\n"
+                     "(higher = more support for the gold answer; below 0 = support lost)")
+    return fig
+
+
+def plot_tradeoff(
+    x: pd.DataFrame,
+    y: pd.DataFrame,
+    x_label: str,
+    y_label: str,
+    title: str,
+    x_value: str = "rate",
+    y_value: str = "rate",
+    on: Sequence[str] = ("method", "domain"),
+) -> Figure:
+    """One point per ``on`` group (method x domain) at (x, y) with CI error bars in both directions.
+
+    ``x`` and ``y`` are summary frames with ``x_value``/``y_value`` and ``ci_low``/``ci_high``
+    columns, unique by ``on``. Colour = method, marker = domain.
+    """
+    keys = list(on)
+    for frame, name, value in ((x, "x summary", x_value), (y, "y summary", y_value)):
+        _require(frame, name, [*keys, value, "ci_low", "ci_high"])
+        if frame.duplicated(keys).any():
+            raise UsageError(f"{name}: several rows per ({', '.join(keys)}); filter it to one "
+                             "(e.g. one emphasis style and token source) before plotting")
+    merged = pd.merge(x[[*keys, x_value, "ci_low", "ci_high"]], y[[*keys, y_value, "ci_low", "ci_high"]],
+                      on=keys, suffixes=("_x", "_y"))
+    if merged.empty:
+        raise UsageError(f"x and y summaries share no ({', '.join(keys)}) group")
+    xv = x_value if x_value != y_value else f"{x_value}_x"
+    yv = y_value if x_value != y_value else f"{y_value}_y"
+    domains = list(dict.fromkeys(merged["domain"])) if "domain" in keys else [None]
+    with sns.axes_style(_STYLE):
+        fig = Figure(figsize=(7.5, 6), layout="constrained")
+        ax = fig.subplots()
+        for _, row in merged.iterrows():
+            colour = method_color(str(row["method"]))
+            marker = _MARKERS[domains.index(row["domain"]) % len(_MARKERS)] if domains != [None] else "o"
+            one = row.to_frame().T
+            ax.errorbar(row[xv], row[yv], xerr=_errors(one, xv, "ci_low_x", "ci_high_x"),
+                        yerr=_errors(one, yv, "ci_low_y", "ci_high_y"), fmt=marker, color=colour,
+                        ecolor=colour, markersize=8, capsize=3, linewidth=1.2, alpha=0.9)
+        method_handles = [Line2D([], [], marker="o", linestyle="", color=method_color(m), label=m)
+                          for m in method_order(merged["method"].tolist())]
+        domain_handles = [Line2D([], [], marker=_MARKERS[i % len(_MARKERS)], linestyle="", color="grey", label=d)
+                          for i, d in enumerate(domains) if d is not None]
+        ax.legend(handles=method_handles + domain_handles, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  title="method / domain", fontsize=8)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.set_title(title)
+    return fig
+
+
+def plot_dilemma(
+    recovery: pd.DataFrame,
+    destructive: pd.DataFrame,
+    guides: tuple[float, float] = (0.5, 0.5),
+    on: Sequence[str] = ("method", "domain"),
+) -> Figure:
+    """The dilemma plot: recovery rate (x) vs destructive rate (y), one point per method x domain.
+
+    ``recovery``: ``recovery_rates`` output filtered to one row per method x domain (one style
+    and token source); ``destructive``: ``destructive_rates`` output. Both axes: higher is worse.
+    ``guides`` draw the dashed lines that separate the labelled regions; they are visual guides
+    only, not a test: right = "insufficient" (knowledge recoverable), top = "destructive"
+    (utility lost), bottom left = the goal, top right = both failures.
+    """
+    fig = plot_tradeoff(
+        recovery, destructive,
+        x_label="recovery rate under emphasis (higher = knowledge still recoverable)",
+        y_label="destructive rate on retain/general (higher = more utility lost)",
+        title="The unlearning dilemma, 95% CIs (lower-left is the goal)", on=on,
+    )
+    ax = fig.axes[0]
+    gx, gy = guides
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.axvline(gx, color="grey", linestyle="--", linewidth=0.8)
+    ax.axhline(gy, color="grey", linestyle="--", linewidth=0.8)
+    style = dict(fontsize=9, color="dimgrey", style="italic")
+    ax.text((gx + 1) / 2, gy / 2, "insufficient\n(knowledge recoverable)", ha="center", va="center", **style)
+    ax.text(gx / 2, (gy + 1) / 2, "destructive\n(utility lost)", ha="center", va="center", **style)
+    ax.text(gx / 2, gy / 2, "goal", ha="center", va="center", **style)
+    ax.text((gx + 1) / 2, (gy + 1) / 2, "insufficient and\ndestructive", ha="center", va="center", **style)
+    return fig
