@@ -11,12 +11,15 @@ from unpact.errors import UsageError
 from unpact.findings import (
     FINDING_VERDICTS,
     contribution_change,
+    contribution_frame,
     control_tokens,
     destructive_rates,
     focus_disruption,
     indiscriminateness,
     is_function_word,
     key_vs_control,
+    outcome_frame,
+    recovery_frame,
     recovery_rates,
     verdict,
 )
@@ -33,7 +36,7 @@ ITEMS = {
 }
 
 
-def recovery_frame() -> pd.DataFrame:
+def hand_recovery_frame() -> pd.DataFrame:
     rows = []
     for item, (base, unl, key, ctl) in ITEMS.items():
         for source, emph in (("base_key", key), ("control", ctl)):
@@ -43,7 +46,7 @@ def recovery_frame() -> pd.DataFrame:
 
 
 def test_recovery_rate_hand_computed() -> None:
-    out = recovery_rates(recovery_frame(), ci_method="wilson").set_index("source")
+    out = recovery_rates(hand_recovery_frame(), ci_method="wilson").set_index("source")
     # eligible items 1, 2, 3, 6; key recovers 1 and 3, control recovers 3
     assert out.loc["base_key", ["n_items", "n", "k"]].tolist() == [6, 4, 2]
     assert out.loc["base_key", "rate"] == 0.5
@@ -52,7 +55,7 @@ def test_recovery_rate_hand_computed() -> None:
 
 
 def test_recovery_optional_columns() -> None:
-    frame = recovery_frame()
+    frame = hand_recovery_frame()
     frame = frame[frame["source"] == "base_key"].copy()
     frame["first_token_top1"] = [True, True, False, False, False, False]
     frame["answer_prob_unlearned"] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
@@ -64,7 +67,7 @@ def test_recovery_optional_columns() -> None:
 
 
 def test_recovery_schema_errors() -> None:
-    frame = recovery_frame()
+    frame = hand_recovery_frame()
     with pytest.raises(UsageError, match="missing column.*emphasized_correct"):
         recovery_rates(frame.drop(columns="emphasized_correct"))
     bad = frame.astype({"base_correct": object})
@@ -80,7 +83,7 @@ def test_recovery_schema_errors() -> None:
 
 
 def test_key_vs_control_hand_computed() -> None:
-    row = key_vs_control(recovery_frame()).iloc[0]
+    row = key_vs_control(hand_recovery_frame()).iloc[0]
     # eligible items 1,2,3,6: key [1,0,1,0], control [0,0,1,0]: b = 1, c = 0
     assert (row["n_pairs"], row["n_unpaired"], row["b"], row["c"]) == (4, 0, 1, 0)
     assert row["key_rate"] == 0.5 and row["control_rate"] == 0.25
@@ -235,3 +238,43 @@ def test_verdicts(finding: str, numbers: dict[str, float], label: str) -> None:
 def test_verdict_unknown_finding() -> None:
     with pytest.raises(UsageError, match="indiscriminate, keyword_focus, recovery"):
         verdict("finding4")
+
+
+def _eval(ids: list[str], splits: list[str], correct: list[bool], prob: list[float] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({"id": ids, "domain": "news", "split": splits, "correct": correct})
+    if prob is not None:
+        frame["answer_prob"] = prob
+    return frame
+
+
+def test_assembled_frames_feed_the_rates() -> None:
+    ids, splits = ["f1", "f2", "r1", "r2"], ["forget", "forget", "retain", "retain"]
+    base = _eval(ids, splits, [True, True, True, True])
+    # order differs from base: r2 wrong, r1 right, f2 wrong (prob 0.3), f1 right
+    ga = _eval(ids[::-1], splits[::-1], [False, True, False, True], [0.1, 0.2, 0.3, 0.4])
+    outcome = outcome_frame(base, {"ga": ga}).set_index("item_id")
+    assert outcome.loc["r2", "unlearned_correct"] == np.False_ and outcome.loc["r1", "unlearned_correct"]
+    row = destructive_rates(outcome.reset_index()).iloc[0]
+    assert (row["n"], row["k"]) == (2, 1)
+    emph = _eval(ids, splits, [True, True, False, False], [0.9, 0.9, 0.3, 0.3])
+    rec = recovery_frame(base.iloc[:2], ga.iloc[2:], {("repeat", "base_key"): emph.iloc[:2]}, "ga")
+    row = recovery_rates(rec).iloc[0]
+    assert (row["n"], row["k"]) == (1, 1)  # f2 forgotten (f1 still known), recovered
+    assert row["prob_change"] == pytest.approx(0.9 - 0.3)
+    with pytest.raises(UsageError, match="item ids differ"):
+        outcome_frame(base, {"ga": ga.iloc[:3]})
+
+
+def test_contribution_frame_from_unit_changes() -> None:
+    from unpact.data.schema import QAItem
+
+    items = [QAItem(id="a", question="q", answer="x", domain="news", split="forget"),
+             QAItem(id="b", question="q", answer="y", domain="news", split="retain")]
+    changes = pd.DataFrame({"prompt_id": [0, 0, 1], "position": [0, 1, 0], "unit": [" Curie", " the", " Paris"],
+                            "before": [1.0, 0.2, 0.5], "after": [0.1, 0.1, 0.5], "change": [-0.9, -0.1, 0.0],
+                            "key_before": [True, False, True], "key_after": [False, False, True]})
+    frame = contribution_frame(changes, items, "npo")
+    assert frame["item_id"].tolist() == ["a", "a", "b"] and frame["split"].tolist() == ["forget", "forget", "retain"]
+    assert frame["is_function_word"].tolist() == [False, True, False]
+    out = focus_disruption(frame).set_index("split")
+    assert out.loc["forget", "rate"] == 1.0 and out.loc["retain", "rate"] == 0.0

@@ -5,8 +5,11 @@
 - Finding 3, indiscriminate penalization: ``destructive_rates``, ``indiscriminateness``,
   ``contribution_change(classify="function")``.
 - ``verdict`` / ``FINDING_VERDICTS``: reproduced / partly / not reproduced, by stated rules.
+- ``outcome_frame``, ``recovery_frame``, ``contribution_frame``: build the inputs above from
+  ``evaluate_items`` and ``unit_changes`` outputs.
 Each module's docstring gives its input schema and formulas.
 """
+from unpact.findings.assemble import contribution_frame, outcome_frame, recovery_frame
 from unpact.findings.contributions import (
     CONTRIBUTION_COLUMNS,
     contribution_change,
@@ -28,6 +31,6 @@ from unpact.findings.verdicts import FINDING_VERDICTS, VERDICTS, Verdict, verdic
 __all__ = [
     "CONTRIBUTION_COLUMNS", "DESTRUCTIVE_COLUMNS", "FINDING_VERDICTS", "FUNCTION_WORDS", "RECOVERY_COLUMNS",
     "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "contribution_change",
-    "control_tokens", "core_word", "destructive_rates", "eligible_items", "focus_disruption", "indiscriminateness",
-    "is_function_word", "key_vs_control", "recovery_rates", "verdict",
+    "contribution_frame", "control_tokens", "core_word", "destructive_rates", "eligible_items", "focus_disruption", "indiscriminateness",
+    "is_function_word", "key_vs_control", "outcome_frame", "recovery_frame", "recovery_rates", "verdict",
 ]
