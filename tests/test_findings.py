@@ -10,6 +10,7 @@ import pytest
 from unpact.errors import UsageError
 from unpact.findings import (
     FINDING_VERDICTS,
+    combine_styles,
     contribution_change,
     contribution_frame,
     control_tokens,
@@ -21,6 +22,7 @@ from unpact.findings import (
     outcome_frame,
     recovery_frame,
     recovery_rates,
+    seed_spread,
     verdict,
 )
 from unpact.stats import mcnemar_from_counts, wilson_interval
@@ -278,3 +280,34 @@ def test_contribution_frame_from_unit_changes() -> None:
     assert frame["is_function_word"].tolist() == [False, True, False]
     out = focus_disruption(frame).set_index("split")
     assert out.loc["forget", "rate"] == 1.0 and out.loc["retain", "rate"] == 0.0
+
+
+def test_combine_styles_is_or_over_styles() -> None:
+    frame = hand_recovery_frame()
+    other = frame.assign(style="suffix", emphasized_correct=frame["item_id"].isin([2]))
+    both = combine_styles(pd.concat([frame, other], ignore_index=True))
+    out = recovery_rates(both).set_index(["style", "source"])
+    # key: repeat recovers 1, 3; suffix recovers 2 -> any recovers 1, 2, 3 of eligible 1, 2, 3, 6
+    assert out.loc[("any", "base_key"), "k"] == 3 and out.loc[("any", "base_key"), "n"] == 4
+    assert out.loc[("suffix", "base_key"), "k"] == 1
+    with pytest.raises(UsageError, match="already used"):
+        combine_styles(both)
+    with pytest.raises(UsageError, match="present: repeat"):
+        combine_styles(frame, styles=["marker"])
+
+
+def test_seed_spread() -> None:
+    summary = pd.DataFrame({"method": ["ga"] * 3 + ["npo"], "domain": "news", "seed": [0, 1, 2, 0],
+                            "rate": [0.2, 0.4, 0.6, 0.5]})
+    out = seed_spread(summary).set_index("method")
+    assert out.loc["ga", "mean"] == pytest.approx(0.4) and out.loc["ga", "std"] == pytest.approx(0.2)
+    assert (out.loc["ga", "min"], out.loc["ga", "max"], out.loc["ga", "n_seeds"]) == (0.2, 0.6, 3)
+    assert math.isnan(out.loc["npo", "std"]) and out.loc["npo", "n_seeds"] == 1
+
+
+def test_combine_styles_keeps_optional_columns() -> None:
+    frame = hand_recovery_frame().assign(first_token_top1=False, answer_prob_unlearned=0.1, answer_prob_emphasized=0.2)
+    other = frame.assign(style="suffix", first_token_top1=frame["item_id"] == 6, answer_prob_emphasized=0.5)
+    row = recovery_rates(combine_styles(pd.concat([frame, other]))).set_index(["style", "source"]).loc[("any", "base_key")]
+    assert row["top1_rate"] == pytest.approx(1 / 4)  # item 6 of eligible 1, 2, 3, 6
+    assert row["prob_change"] == pytest.approx(0.5 - 0.1)

@@ -1,9 +1,11 @@
 """The computational core of the paper's three findings: pure functions over tidy DataFrames.
 
 - Finding 1, keyword focus disrupted: ``focus_disruption``, ``contribution_change``.
-- Finding 2, recovery by emphasis: ``recovery_rates``, ``key_vs_control``, ``control_tokens``.
+- Finding 2, recovery by emphasis: ``recovery_rates``, ``key_vs_control``, ``control_tokens``,
+  ``combine_styles`` (an attacker trying several styles).
 - Finding 3, indiscriminate penalization: ``destructive_rates``, ``indiscriminateness``,
   ``contribution_change(classify="function")``.
+- ``seed_spread``: mean, sd, min, max of a number across pipeline seeds.
 - ``verdict`` / ``FINDING_VERDICTS``: reproduced / partly / not reproduced, by stated rules.
 - ``outcome_frame``, ``recovery_frame``, ``contribution_frame``: build the inputs above from
   ``evaluate_items`` and ``unit_changes`` outputs.
@@ -21,16 +23,18 @@ from unpact.findings.recovery import (
     RECOVERY_COLUMNS,
     RECOVERY_GROUPS,
     TOKEN_SOURCES,
+    combine_styles,
     eligible_items,
     key_vs_control,
     recovery_rates,
 )
+from unpact.findings.seeds import seed_spread
 from unpact.findings.tokens import FUNCTION_WORDS, control_tokens, core_word, is_function_word
 from unpact.findings.verdicts import FINDING_VERDICTS, VERDICTS, Verdict, verdict
 
 __all__ = [
     "CONTRIBUTION_COLUMNS", "DESTRUCTIVE_COLUMNS", "FINDING_VERDICTS", "FUNCTION_WORDS", "RECOVERY_COLUMNS",
-    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "contribution_change",
+    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "combine_styles", "contribution_change",
     "contribution_frame", "control_tokens", "core_word", "destructive_rates", "eligible_items", "focus_disruption", "indiscriminateness",
-    "is_function_word", "key_vs_control", "outcome_frame", "recovery_frame", "recovery_rates", "verdict",
+    "is_function_word", "key_vs_control", "outcome_frame", "recovery_frame", "recovery_rates", "seed_spread", "verdict",
 ]

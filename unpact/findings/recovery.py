@@ -157,3 +157,29 @@ def key_vs_control(
         }
 
     return per_group(data, cols, summarise)
+
+
+def combine_styles(frame: pd.DataFrame, name: str = "any", styles: Sequence[str] | None = None) -> pd.DataFrame:
+    """Add rows for an attacker who tries several styles and keeps the best outcome.
+
+    Returns ``frame`` plus, per (item, method, domain, source[, extra columns]), one row with
+    ``style = name``: ``emphasized_correct`` and ``first_token_top1`` = OR over the styles (all
+    by default), ``answer_prob_emphasized`` = max over them. Compare with single styles knowing
+    that "any of k tries" is easier to pass.
+    """
+    full, _ = _validate_recovery(frame, ["style", "source"])
+    data = full
+    if name in set(data["style"]):
+        raise UsageError(f"combine_styles: style name {name!r} already used in the frame")
+    if styles is not None:
+        unknown = sorted(set(styles) - set(data["style"]))
+        if unknown:
+            raise UsageError(f"combine_styles: unknown style(s) {', '.join(unknown)}; "
+                             f"present: {', '.join(sorted(map(str, data['style'].unique())))}")
+        data = data[data["style"].isin(list(styles))]
+    best = {"emphasized_correct": "any", "first_token_top1": "any", "answer_prob_emphasized": "max"}
+    best = {col: how for col, how in best.items() if col in data.columns}
+    keys = [c for c in data.columns if c not in {"style", *best}]
+    combined = data.groupby(keys, observed=True, dropna=False, sort=False).agg(best).reset_index()
+    combined["style"] = name
+    return pd.concat([full, combined[list(full.columns)]], ignore_index=True)
