@@ -12,7 +12,8 @@ seeded ``numpy.random.Generator`` (``seed`` argument), so a result is reproducib
   times, take the (1-confidence)/2 and (1+confidence)/2 quantiles of the resampled means.
 - ``cluster_bootstrap_mean_ci``: the same, resampling whole clusters (items) and taking the
   pooled mean sum(values)/count(values) of the drawn clusters; used where one item contributes
-  several correlated units (prompt tokens).
+  several correlated units (prompt tokens). Its parts (``cluster_totals``,
+  ``pooled_mean_replicates``, ``percentile_interval``) serve ratio statistics elsewhere.
 - ``paired_bootstrap_diff_ci``: percentile bootstrap of mean(a) - mean(b) resampling *pairs*
   (a_i, b_i) together, so the pairing (same items under two treatments) is kept.
 - ``mcnemar_test``: McNemar's test (McNemar 1947) for two paired binary outcomes. Only the
@@ -59,7 +60,8 @@ def _as_float_array(values: Any) -> np.ndarray:
     return arr
 
 
-def _percentiles(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(replicates: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The (1-confidence)/2 and (1+confidence)/2 quantiles of bootstrap ``replicates``."""
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(replicates, [tail, 100 - tail])
     return (float(low), float(high))
@@ -80,7 +82,35 @@ def bootstrap_ci(
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, arr.size, size=(n_boot, arr.size))
-    return _percentiles(arr[idx].mean(axis=1), confidence)
+    return percentile_interval(arr[idx].mean(axis=1), confidence)
+
+
+def cluster_totals(
+    values: Sequence[float] | np.ndarray | pd.Series,
+    clusters: Sequence[Any] | np.ndarray | pd.Series,
+    universe: pd.Index | None = None,
+) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Per-cluster sums s_j and counts m_j of ``values`` over ``universe`` (default: the clusters seen).
+
+    Clusters of ``universe`` without values get s_j = m_j = 0.
+    """
+    arr = _as_float_array(values)
+    labels = pd.Index(pd.Series(clusters).to_numpy())
+    if len(labels) != arr.size:
+        raise ValueError(f"{arr.size} values but {len(labels)} cluster labels")
+    universe = pd.Index(labels.unique()) if universe is None else universe
+    codes = universe.get_indexer(labels)
+    if (codes < 0).any():
+        raise ValueError("some cluster labels are not in the universe")
+    sums = np.bincount(codes, weights=arr, minlength=len(universe))
+    counts = np.bincount(codes, minlength=len(universe)).astype(float)
+    return sums, counts, universe
+
+
+def pooled_mean_replicates(sums: np.ndarray, counts: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Pooled mean sum(s_drawn) / sum(m_drawn) per row of cluster indices ``draws`` (NaN if no value drawn)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
 
 
 def cluster_bootstrap_mean_ci(
@@ -95,17 +125,11 @@ def cluster_bootstrap_mean_ci(
     With per-cluster sums s_j and counts m_j, a replicate draws J clusters with replacement and
     computes sum(s_drawn) / sum(m_drawn) (every cluster has m_j >= 1, so this is defined).
     """
-    arr = _as_float_array(values)
-    if arr.size == 0:
+    sums, counts, universe = cluster_totals(values, clusters)
+    if len(universe) == 0:
         return (math.nan, math.nan)
-    codes, _ = pd.factorize(pd.Series(list(clusters) if not isinstance(clusters, pd.Series) else clusters))
-    if len(codes) != arr.size:
-        raise ValueError(f"{arr.size} values but {len(codes)} cluster labels")
-    sums = np.bincount(codes, weights=arr)
-    counts = np.bincount(codes).astype(float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, sums.size, size=(n_boot, sums.size))
-    return _percentiles(sums[idx].sum(axis=1) / counts[idx].sum(axis=1), confidence)
+    draws = np.random.default_rng(seed).integers(0, len(universe), size=(n_boot, len(universe)))
+    return percentile_interval(pooled_mean_replicates(sums, counts, draws), confidence)
 
 
 def paired_bootstrap_diff_ci(

@@ -47,7 +47,13 @@ import pandas as pd
 
 from unpact.errors import UsageError, check_choice
 from unpact.findings.frames import check_group_columns, per_group, validate_frame
-from unpact.stats import DEFAULT_N_BOOT, cluster_bootstrap_mean_ci
+from unpact.stats import (
+    DEFAULT_N_BOOT,
+    cluster_bootstrap_mean_ci,
+    cluster_totals,
+    percentile_interval,
+    pooled_mean_replicates,
+)
 
 CONTRIBUTION_COLUMNS = (
     "item_id", "method", "domain", "split", "unit", "is_key", "is_function_word", "c_before", "c_after",
@@ -136,14 +142,6 @@ def focus_disruption(
     return per_group(data, cols, summarise)
 
 
-def _cluster_tables(values: pd.Series, items: pd.Series, universe: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item sums and counts of ``values`` over the item ids in ``universe`` (0 where absent)."""
-    codes = universe.get_indexer(items)
-    sums = np.bincount(codes, weights=values.to_numpy(dtype=float), minlength=len(universe))
-    counts = np.bincount(codes, minlength=len(universe)).astype(float)
-    return sums, counts
-
-
 def _ratio_row(
     name: str,
     num: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -159,15 +157,9 @@ def _ratio_row(
     invalid_share = float(1 - valid.mean())
     low = high = math.nan
     if valid.any() and invalid_share <= 1 - confidence:
-        tail = (1 - confidence) / 2 * 100
-        low, high = (float(v) for v in np.percentile(num_rep[valid] / den_rep[valid], [tail, 100 - tail]))
+        low, high = percentile_interval(num_rep[valid] / den_rep[valid], confidence)
     return {"index": name, "numerator_drop": float(num_mean), "denominator_drop": float(den_mean),
             "value": value, "ci_low": low, "ci_high": high, "invalid_share": invalid_share}
-
-
-def _replicates(sums: np.ndarray, counts: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
 
 
 def indiscriminateness(
@@ -197,19 +189,21 @@ def indiscriminateness(
         f_items = pd.Index(forget["item_id"].unique())
         f_draws = rng.integers(0, len(f_items), size=(n_boot, len(f_items))) if len(f_items) else np.zeros((n_boot, 0), int)
         sides = {}
-        for label, mask in (("key", forget["is_key"]), ("non_key", ~forget["is_key"]), ("all", slice(None))):
+        everything = pd.Series(True, index=forget.index)
+        for label, mask in (("key", forget["is_key"]), ("non_key", ~forget["is_key"]), ("all", everything)):
             part = forget[mask]
-            s, m = _cluster_tables(part["drop"], part["item_id"], f_items)
-            sides[label] = (s, m, _replicates(s, m, f_draws))
+            s, m, _ = cluster_totals(part["drop"], part["item_id"], f_items)
+            sides[label] = (s, m, pooled_mean_replicates(s, m, f_draws))
         rows = [_ratio_row("non_key_vs_key", sides["non_key"], sides["key"], confidence)]
         for split in reference_splits:
             ref = group[group["split"] == split]
             if ref.empty:
                 continue
             r_items = pd.Index(ref["item_id"].unique())
-            s, m = _cluster_tables(ref["drop"], ref["item_id"], r_items)
+            s, m, _ = cluster_totals(ref["drop"], ref["item_id"], r_items)
             r_draws = rng.integers(0, len(r_items), size=(n_boot, len(r_items)))
-            rows.append(_ratio_row(f"{split}_vs_forget", (s, m, _replicates(s, m, r_draws)), sides["all"], confidence))
+            rows.append(_ratio_row(f"{split}_vs_forget", (s, m, pooled_mean_replicates(s, m, r_draws)),
+                                   sides["all"], confidence))
         return rows
 
     out = []
