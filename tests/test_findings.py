@@ -311,3 +311,15 @@ def test_combine_styles_keeps_optional_columns() -> None:
     row = recovery_rates(combine_styles(pd.concat([frame, other]))).set_index(["style", "source"]).loc[("any", "base_key")]
     assert row["top1_rate"] == pytest.approx(1 / 4)  # item 6 of eligible 1, 2, 3, 6
     assert row["prob_change"] == pytest.approx(0.5 - 0.1)
+
+
+def test_indiscriminateness_per_method_with_general_prompts() -> None:
+    npo = units_frame()
+    general = npo[npo["split"] == "retain"].assign(item_id="g1", split="general", c_after=0.5)  # drops 0 and -0.4
+    ga = npo.assign(method="ga", c_after=npo["c_after"] - 1.0)  # every unit loses one more nat
+    out = indiscriminateness(pd.concat([npo, general, ga])).set_index(["method", "index"])
+    assert sorted(out.index.get_level_values("index").unique()) == ["general_vs_forget", "non_key_vs_key", "retain_vs_forget"]
+    assert out.loc[("npo", "general_vs_forget"), "value"] == pytest.approx(((0.5 - 0.5) + (0.1 - 0.5)) / 2 / (4.7 / 7))
+    assert ("ga", "general_vs_forget") not in out.index
+    # GA penalises everything by one extra nat: the non-key/key ratio moves towards 1
+    assert out.loc[("ga", "non_key_vs_key"), "value"] == pytest.approx((0.5 / 3 + 1) / (4.2 / 4 + 1))

@@ -98,3 +98,17 @@ def test_dilemma_plot(tmp_path: Path) -> None:
     assert out.stat().st_size > 10_000
     with pytest.raises(UsageError, match="several rows"):
         plot_dilemma(pd.concat([recovery, recovery]), destructive)
+
+
+def test_tradeoff_of_index_against_destructive_rate() -> None:
+    from unpact.plots import plot_tradeoff
+
+    rng = np.random.default_rng(3)
+    index = pd.DataFrame([dict(method=m, domain="news", index="non_key_vs_key", value=v, ci_low=v - 0.1, ci_high=v + 0.2)
+                          for m, v in zip(METHODS, (0.2, 0.5, 0.9, 1.1))])
+    destructive = pd.DataFrame([_rate_rows(rng, method=m, domain="news") for m in METHODS])
+    fig = plot_tradeoff(index, destructive, "indiscriminateness (higher = less targeted)",
+                        "destructive rate (higher = more utility lost)", "Indiscriminate penalization", x_value="value")
+    assert _n_points(fig) == len(METHODS)
+    with pytest.raises(UsageError, match="share no"):
+        plot_tradeoff(index.assign(domain="books"), destructive, "x", "y", "t", x_value="value")
