@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from unpact.data.real import REAL_BENCHMARKS, load_corpus, load_forget_corpus, load_real, read_rows
+from unpact.data.real import REAL_BENCHMARKS, export_real, load_corpus, load_forget_corpus, load_real, read_rows
 from unpact.data.schema import QAItem, load_items, save_items
 from unpact.errors import UsageError
+from unpact.io import read_jsonl
 
 FIX = Path(__file__).parent / "fixtures" / "real"
 
@@ -190,3 +191,44 @@ def test_parquet(tmp_path: Path) -> None:
 
 def test_items_are_qaitems() -> None:
     assert all(isinstance(it, QAItem) for it in load_real("wmdp-chem", "test", FIX / "wmdp"))
+
+
+def test_export_real_writes_schema_jsonl_and_corpora(tmp_path: Path) -> None:
+    out = tmp_path / "wmdp.jsonl"
+    assert export_real("wmdp-cyber", "test", FIX / "wmdp", out) == 1
+    assert load_items(out) == load_real("wmdp-cyber", "test", FIX / "wmdp")
+    corpus = tmp_path / "corpus.jsonl"
+    assert export_real("muse-news", "corpus", FIX / "muse-news", corpus) == 2
+    assert [r["text"] for r in read_jsonl(corpus)] == load_forget_corpus("muse-news", FIX / "muse-news")
+    with pytest.raises(UsageError, match=r"no file for muse-news retain corpus .*retain1.jsonl"):
+        export_real("muse-news", "retain-corpus", FIX / "muse-news", tmp_path / "r.jsonl")  # fixture has no retain1
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_paper_profile_is_consistent_with_its_formulas() -> None:
+    """Recompute the documented estimates of unpact/profiles/paper.yaml from the header's formulas."""
+    import yaml
+
+    profile = yaml.safe_load((Path(__file__).parents[1] / "unpact/profiles/paper.yaml").read_text())
+    assert profile["unlearn"]["methods"] == ["ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr"]
+    for name in ("muse-news", "muse-books"):
+        assert name in REAL_BENCHMARKS
+    assert all(s in REAL_BENCHMARKS for s in profile["benchmarks"]["wmdp"]["subsets"])
+    est, gpus = profile["estimates"]["muse"], profile["hardware"]["gpus"]
+    n = profile["benchmarks"]["muse-news"]["params_billion"] * 1e9
+    tokens = profile["unlearn"]["effective_batch"] * profile["benchmarks"]["muse-news"]["max_length"]
+    assert est["weights_grads_adam_gb_total"] == pytest.approx(16 * n / 1e9, abs=0.1)
+    assert est["weights_grads_adam_gb_per_gpu"] == pytest.approx(16 * n / 1e9 / gpus, abs=0.1)
+    assert est["reference_gb_per_gpu"] == pytest.approx(2 * n / 1e9 / gpus, abs=0.1)
+    b, s, h, layers, vocab = 1, 2048, 4096, 32, 32000
+    act = (layers * b * s * h * 2 + 34 * b * s * h + 3 * b * s * vocab * 4) / 1e9
+    assert est["activations_gb_per_gpu"] == pytest.approx(act, abs=0.1)
+    # trained passes (8 N T each) and frozen reference passes (2 N T each) per step
+    passes = {"ga": (1, 0), "ga_gdr": (2, 0), "ga_klr": (2, 1), "npo": (1, 1), "npo_gdr": (2, 1), "npo_klr": (2, 2)}
+    for method, (trained, frozen) in passes.items():
+        flop = (8 * trained + 2 * frozen) * n * tokens
+        assert est["tflop_per_step"][method] == pytest.approx(flop / 1e12, abs=1)
+        assert est["seconds_per_step_8xA100"][method] == pytest.approx(flop / (gpus * 312e12 * 0.40), abs=0.05)
+        uses_ref = frozen > 0
+        expected = est["weights_grads_adam_gb_per_gpu"] + act + 3 + (est["reference_gb_per_gpu"] if uses_ref else 0)
+        assert est["total_gb_per_gpu"][method] == pytest.approx(expected, abs=0.15)

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unpact.data.schema import QAItem
+from unpact.data.schema import QAItem, save_items
 from unpact.errors import UsageError, check_choice
+from unpact.io import atomic_write_jsonl
 
 Row = dict[str, Any]
 HUB_EXTRA = "pip install 'unpact[hub]'"
@@ -391,3 +392,17 @@ def load_forget_corpus(name: str, source: str | os.PathLike[str] | None = None) 
     """The forget texts of benchmark ``name`` (``load_corpus(name, "forget", source)``)."""
     return load_corpus(name, "forget", source)
 
+
+CORPUS_SPLITS = {"corpus": "forget", "retain-corpus": "retain"}
+
+
+def export_real(name: str, split: str, source: str | os.PathLike[str] | None, out: str | os.PathLike[str]) -> int:
+    """Write ``load_real`` items as schema JSONL, or for ``split`` ``corpus``/``retain-corpus`` the
+    corpus texts as JSONL rows ``{"text": ...}``; returns the number of rows written (atomically)."""
+    if split in CORPUS_SPLITS:
+        texts = load_corpus(name, CORPUS_SPLITS[split], source)
+        atomic_write_jsonl(out, ({"text": t} for t in texts))
+        return len(texts)
+    items = load_real(name, split, source)
+    save_items(out, items)
+    return len(items)
