@@ -25,7 +25,8 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} . {% endfor %}"
     "{% if add_generation_prompt %}Answer :{% endif %}"
 )
-PROMPTS = [qa_prompt("which city was Mira born in ?"), qa_prompt("what award did Tolan win ?")]
+# prompts and targets of different lengths, so that batching pads
+PROMPTS = [qa_prompt("which city was Mira born in ?"), qa_prompt("what award did the painter Tolan win in Oslo ?")]
 TARGETS = [qa_target("Paris"), qa_target("the prize")]
 
 

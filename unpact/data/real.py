@@ -41,6 +41,7 @@ from unpact.io import atomic_write_jsonl
 
 Row = dict[str, Any]
 HUB_EXTRA = "pip install 'unpact[hub]'"
+FILE_TYPES = (".json", ".jsonl", ".parquet", ".txt")
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ def _source_rows(
     if path.exists():
         return read_rows(path), str(path)
     text = str(source)
-    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not Path(text).suffix:
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and Path(text).suffix.lower() not in FILE_TYPES:
         return _hub_rows(text, config, hub_splits, gated), text
     hint = f" ({gated})" if gated else ""
     raise UsageError(f"source not found: {text!r} is neither a local file or folder nor a hub id{hint}")
