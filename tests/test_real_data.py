@@ -234,3 +234,15 @@ def test_paper_profile_is_consistent_with_its_formulas() -> None:
         uses_ref = frozen > 0
         expected = est["weights_grads_adam_gb_per_gpu"] + act + 3 + (est["reference_gb_per_gpu"] if uses_ref else 0)
         assert est["total_gb_per_gpu"][method] == pytest.approx(expected, abs=0.15)
+
+
+def test_folder_prefers_raw_and_refuses_ambiguity(tmp_path: Path) -> None:
+    for sub, text in (("raw", "raw text"), ("privleak", "privacy probe")):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+        (tmp_path / "data" / sub / "forget.jsonl").write_text(json.dumps({"text": text}) + "\n")
+    assert load_forget_corpus("muse-news", tmp_path / "data") == ["raw text"]
+    for sub in ("a", "b"):
+        (tmp_path / "qa" / sub).mkdir(parents=True)
+        (tmp_path / "qa" / sub / "forget_qa.jsonl").write_text(json.dumps({"question": "q?", "answer": "a"}) + "\n")
+    with pytest.raises(UsageError, match=r"several files .*a/forget_qa.jsonl, b/forget_qa.jsonl"):
+        load_real("muse-news", "forget", tmp_path / "qa")

@@ -84,6 +84,11 @@ def _data_files(stem: str) -> tuple[str, ...]:
     return (f"{stem}.jsonl", f"{stem}.json", f"{stem}.parquet", f"{stem}-*.parquet", f"{stem}/*.parquet")
 
 
+def _corpus_files(stem: str) -> tuple[str, ...]:
+    """MUSE's ``raw`` subset first (``privleak``/``verbmem`` hold files of the same name), then anywhere."""
+    return tuple(f"raw/{p}" for p in (*_data_files(stem), f"{stem}.txt")) + _data_files(stem) + (f"{stem}.txt",)
+
+
 def _muse(name: str, title: str, domain: str) -> RealBenchmark:
     hub = f"muse-bench/MUSE-{title}"
     qa = dict(hub_config="knowmem", domain=domain)
@@ -101,8 +106,8 @@ def _muse(name: str, title: str, domain: str) -> RealBenchmark:
                                 item_split="retain", **qa),
         },
         corpora={
-            "forget": CorpusSpec(hub, "raw", "forget", _data_files("forget") + ("forget.txt",)),
-            "retain": CorpusSpec(hub, "raw", "retain1", _data_files("retain1") + ("retain1.txt",)),
+            "forget": CorpusSpec(hub, "raw", "forget", _corpus_files("forget")),
+            "retain": CorpusSpec(hub, "raw", "retain1", _corpus_files("retain1")),
         },
     )
 
@@ -211,10 +216,14 @@ def _plain(value: Any) -> Any:
 
 
 def _find_file(folder: Path, patterns: Sequence[str], what: str) -> Path:
+    """The one file under ``folder`` matching the first pattern that matches; several matches are an error."""
     for pattern in patterns:
         hits = sorted(p for p in folder.rglob(pattern) if p.is_file())
-        if hits:
+        if len(hits) == 1:
             return hits[0]
+        if hits:
+            listed = ", ".join(str(h.relative_to(folder)) for h in hits)
+            raise UsageError(f"several files for {what} under {str(folder)!r} ({listed}); pass the file itself")
     raise UsageError(f"no file for {what} under {str(folder)!r}; looked for {', '.join(patterns)} (in any subfolder)")
 
 
