@@ -35,7 +35,7 @@ def load_model_and_tokenizer(
     Raises ``UsageError`` when the folder does not exist or holds no causal LM. ``device_map``
     (e.g. ``"auto"``) spreads a large model over the available GPUs through ``accelerate``.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     check_choice("dtype", dtype, DTYPES)
     path = str(name_or_path)
@@ -55,11 +55,35 @@ def load_model_and_tokenizer(
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], device_map=device_map)
     except ValueError as exc:
         raise UsageError(f"{path!r} is not a causal LM: {exc}") from exc
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     if device_map is None:
         model.to(resolve_device(device))
     model.eval()
     return model, tokenizer
+
+
+GENERIC_TOKENIZER_CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
+def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
+    """The folder's tokenizer; a generic ``tokenizer.json`` tokenizer is loaded as saved.
+
+    transformers 5 maps a generic tokenizer (``tokenizer_class`` ``TokenizersBackend`` or
+    ``PreTrainedTokenizerFast``) to the model type's own class when ``config.json`` names one (e.g.
+    ``Qwen2Tokenizer``), which rebuilds the pipeline and can encode text to nothing; such folders
+    (the organism's word-level tokenizer on any architecture) are therefore loaded generically.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config_file = Path(name_or_path) / "tokenizer_config.json"
+    if config_file.is_file():
+        try:
+            declared = json.loads(config_file.read_text(encoding="utf-8")).get("tokenizer_class")
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{config_file}: not valid JSON ({exc})") from exc
+        if declared in GENERIC_TOKENIZER_CLASSES:
+            return PreTrainedTokenizerFast.from_pretrained(str(name_or_path))
+    return AutoTokenizer.from_pretrained(str(name_or_path))
 
 
 def model_device(model: Any) -> torch.device:
