@@ -45,9 +45,10 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 class NotebookFailed(RuntimeError):
     """A notebook cell raised: names the notebook, the cell (index in ``notebooks/NAME.md``) and the error."""
 
-    def __init__(self, notebook: str, cell_index: int | None, error: str, partial: Path) -> None:
+    def __init__(self, notebook: str, cell_index: int | None, error: str, partial: Path, first_line: str = "") -> None:
         self.notebook, self.cell_index, self.error, self.partial = notebook, cell_index, error, partial
-        where = f"cell {cell_index}" if cell_index is not None else "an unknown cell"
+        where = f"cell index {cell_index} (0-based, markdown cells counted)" if cell_index is not None else "an unknown cell"
+        where += f" starting {first_line!r}" if first_line else ""
         super().__init__(f"notebook {notebook} failed at {where}: {error}\npartial output kept at {partial}")
 
 
@@ -136,7 +137,9 @@ def run_notebook(root: Path, name: str, parameters: dict[str, Any], code_digest:
             papermill.execute_notebook(str(input_path), str(partial), parameters=parameters, kernel_name="python3",
                                        cwd=str(root), progress_bar=progress)
         except PapermillExecutionError as exc:
-            raise NotebookFailed(name, _source_cell_index(nb, exc.source), f"{exc.ename}: {exc.evalue}", partial) from exc
+            first_line = next((line for line in (exc.source or "").splitlines() if line.strip()), "")
+            raise NotebookFailed(name, _source_cell_index(nb, exc.source), f"{exc.ename}: {exc.evalue}", partial,
+                                 first_line) from exc
     seconds = time.perf_counter() - start
     os.replace(partial, final)
     atomic_write_json(stamp, {"notebook": name, "digest": digest, "parameters": parameters,
