@@ -20,6 +20,11 @@ SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml", "results/benchmarks")
 IGNORED = shutil.ignore_patterns("executed", "_generated", ".ipynb_checkpoints")
 
 
+def book_cache(root: Path) -> Path:
+    """The private unpact cache of the book built at ``root`` (reuse it to run more notebooks cheaply)."""
+    return root.parent / "unpact-book-cache"
+
+
 def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Root of a book built on the micro profile (``ROOT/_build/html``); fails the test with the build log otherwise."""
     from filelock import FileLock
@@ -39,7 +44,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     shutil.copy2(src, root / name)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             proc = subprocess.run([sys.executable, "-m", "unpact.cli", "book", "--profile", "micro", "--root", str(root),
-                                   "--cache", str(shared / "unpact-book-cache")], env=env, capture_output=True, text=True)
+                                   "--cache", str(book_cache(root))], env=env, capture_output=True, text=True)
             outcome.write_text(json.dumps({"returncode": proc.returncode, "log": (proc.stdout + proc.stderr)[-6000:]}))
     result = json.loads(outcome.read_text())
     if result["returncode"] != 0:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -11,9 +13,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
-from bookbuild import REPO, built_book
+from bookbuild import REPO, book_cache, built_book
 from unpact.book.build import broken_internal_links
-from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown
+from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown, write_missing_notebook_stubs
 from unpact.errors import UsageError
 
 FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")
@@ -65,6 +67,17 @@ def test_api_page_lists_public_functions_with_signatures() -> None:
     assert "## `unpact.io`" in text
     assert "atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path" in text
     assert "_json_default" not in text and "unpact.commands" not in text
+
+
+def test_missing_executed_notebooks_get_a_stub_page(tmp_path: Path) -> None:
+    (tmp_path / "book" / "executed").mkdir(parents=True)
+    (tmp_path / "book" / "executed" / "00_organism.ipynb").write_text("{}")
+    written = write_missing_notebook_stubs(tmp_path)
+    assert [p.stem for p in written] == ["01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization",
+                                         "04_robustness", "05_unlearning_methods"]
+    stub = json.loads(written[0].read_text())
+    assert stub["metadata"]["unpact_stub"] and "unpact run --only 01_keyword_focus" in "".join(stub["cells"][0]["source"])
+    assert (tmp_path / "book" / "executed" / "00_organism.ipynb").read_text() == "{}"
 
 
 def test_link_check_finds_a_broken_relative_link(tmp_path: Path) -> None:
@@ -156,13 +169,11 @@ def test_reproduce_papermill_command_runs_as_written(book: Path) -> None:
     block = next(b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if "papermill" in b)
     out = re.search(r"-p out_dir (\S+)", block).group(1)
     proc = subprocess.run(["bash", "-c", block.strip() + " -p profile micro"], cwd=book, capture_output=True, text=True,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO), "PATH": _venv_path()})
+                          env={**os.environ, "PYTHONPATH": str(REPO), "PATH": _venv_path(), "UNPACT_CACHE": str(book_cache(book))})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert any((book / out).iterdir())
 
 
 def _venv_path() -> str:
-    import os
-    import sys
-
+    """PATH with this interpreter's bin folder first (where jupytext and papermill are installed)."""
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -240,6 +240,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _num(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
