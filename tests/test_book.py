@@ -39,14 +39,13 @@ def test_status_table_reads_summaries_and_marks_missing_ones(tmp_path: Path) -> 
     assert "recovery rate (higher = more knowledge left)" in rows[1]
 
 
-@pytest.mark.parametrize("change, message", [({"verdict": "yes"}, "verdict must be one of"),
-                                             ({"headline": {"value": 1}}, "headline.name"),
-                                             ({"finding": None}, None)])
-def test_malformed_summary_is_an_error_naming_the_file(tmp_path: Path, change: dict, message: str | None) -> None:
+@pytest.mark.parametrize("change, drop, message", [({"verdict": "yes"}, None, "verdict must be one of"),
+                                                   ({"headline": {"value": 1}}, None, "headline.name"),
+                                                   ({}, "finding", "finding")])
+def test_malformed_summary_is_an_error_naming_the_file(tmp_path: Path, change: dict, drop: str | None, message: str) -> None:
     data = {**_summary(), **change}
-    if data["finding"] is None:
-        del data["finding"]
-        message = "finding"
+    if drop:
+        del data[drop]
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(data))
     with pytest.raises(UsageError, match=f"summary.json: malformed summary.*{message}"):

@@ -118,10 +118,12 @@ def parameters_markdown(root: Path) -> str:
 
 
 def profiles_markdown() -> str:
-    """The built-in profiles verbatim, one YAML block each."""
+    """The built-in profiles verbatim, one YAML block each (micro, quick, full first)."""
+    order = ("micro", "quick", "full")
+    names = sorted(builtin_profiles(), key=lambda n: (order.index(n) if n in order else len(order), n))
     parts = []
-    for name, path in sorted(builtin_profiles().items(), key=lambda kv: ("micro", "quick", "full").index(kv[0])
-                             if kv[0] in ("micro", "quick", "full") else 9):
+    for name in names:
+        path = builtin_profiles()[name]
         parts.append(f"**`{name}`** (`unpact/profiles/{path.name}`)\n\n````yaml\n{path.read_text(encoding='utf-8').rstrip()}\n````\n")
     return "\n".join(parts)
 

@@ -110,6 +110,7 @@ def run_profile(profile: Profile, root: Path, only: list[str] | None = None, for
 def run_notebook(root: Path, name: str, parameters: dict[str, Any], code_digest: str | None = None,
                  force: bool = False, progress: bool = True) -> NotebookRun:
     """Execute ``notebooks/NAME.md`` under ``root`` with ``parameters`` (which include ``out_dir``), unless up to date."""
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -130,8 +131,6 @@ def run_notebook(root: Path, name: str, parameters: dict[str, Any], code_digest:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         input_path = Path(tmp) / f"{name}.ipynb"
-        import nbformat
-
         nbformat.write(nb, input_path)
         try:
             papermill.execute_notebook(str(input_path), str(partial), parameters=parameters, kernel_name="python3",
