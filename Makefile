@@ -27,4 +27,4 @@ test: venv
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 clean-book:
-	rm -rf _build notebooks/_executed
+	rm -rf _build book/executed book/_generated

@@ -1,0 +1,178 @@
+"""The book: generated pages from results files, and (marked ``book``) the micro book checked like a reader would."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+from bookbuild import REPO, book_cache, built_book
+from unpact.book.build import broken_internal_links
+from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown, write_missing_notebook_stubs
+from unpact.errors import UsageError
+
+FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")
+
+
+def _summary(verdict: str = "partly") -> dict:
+    return {"finding": "Recovery without weight change", "verdict": verdict,
+            "headline": {"name": "recovery rate", "value": 0.4213, "ci_low": 0.35, "ci_high": 0.5, "n": 120,
+                         "direction": "higher = more knowledge left"}}
+
+
+def test_status_table_reads_summaries_and_marks_missing_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "results" / "p" / "02_recovery_by_emphasis"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(_summary()))
+    text = status_markdown(tmp_path, "p")
+    rows = [line for line in text.splitlines() if line.startswith("| {doc}")]
+    assert len(rows) == 3
+    assert "not run yet" in rows[0] and "not run yet" in rows[2]
+    assert "**partly**" in rows[1] and "0.421 [0.35, 0.5]" in rows[1] and "| 120 |" in rows[1]
+    assert "recovery rate (higher = more knowledge left)" in rows[1]
+
+
+@pytest.mark.parametrize("change, drop, message", [({"verdict": "yes"}, None, "verdict must be one of"),
+                                                   ({"headline": {"value": 1}}, None, "headline.name"),
+                                                   ({}, "finding", "finding")])
+def test_malformed_summary_is_an_error_naming_the_file(tmp_path: Path, change: dict, drop: str | None, message: str) -> None:
+    data = {**_summary(), **change}
+    if drop:
+        del data[drop]
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=f"summary.json: malformed summary.*{message}"):
+        read_summary(path)
+
+
+def test_performance_page_shows_each_benchmark_with_its_machine(tmp_path: Path) -> None:
+    (tmp_path / "book.json").write_text(json.dumps({"title": "Book", "machine": "2-core box", "command": "python benchmarks/book.py",
+                                                    "rows": [{"phase": "cold", "seconds": 301.25}, {"phase": "warm", "seconds": 40.0}]}))
+    text = performance_markdown(tmp_path)
+    assert "### Book" in text and "Machine: 2-core box." in text
+    assert "| phase | seconds |" in text and "| cold | 301 |" in text and "| warm | 40 |" in text
+    assert "No benchmark results yet" in performance_markdown(tmp_path / "none")
+
+
+def test_api_page_lists_public_functions_with_signatures() -> None:
+    text = api_markdown(REPO / "unpact")
+    assert "## `unpact.io`" in text
+    assert "atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path" in text
+    assert "_json_default" not in text and "unpact.commands" not in text
+
+
+def test_missing_executed_notebooks_get_a_stub_page(tmp_path: Path) -> None:
+    (tmp_path / "book" / "executed").mkdir(parents=True)
+    (tmp_path / "book" / "executed" / "00_organism.ipynb").write_text("{}")
+    written = write_missing_notebook_stubs(tmp_path)
+    assert [p.stem for p in written] == ["01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization",
+                                         "04_robustness", "05_unlearning_methods"]
+    stub = json.loads(written[0].read_text())
+    assert stub["metadata"]["unpact_stub"] and "unpact run --only 01_keyword_focus" in "".join(stub["cells"][0]["source"])
+    assert (tmp_path / "book" / "executed" / "00_organism.ipynb").read_text() == "{}"
+
+
+def test_link_check_finds_a_broken_relative_link(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text('<a href="b.html#x">b</a><img src="img/missing.png"><a href="https://x.org/">x</a>')
+    (tmp_path / "b.html").write_text('<a href="a.html">a</a>')
+    assert broken_internal_links(tmp_path) == ["a.html: img/missing.png"]
+
+
+class _Links(HTMLParser):
+    """Collects ``href``/``src`` values and ``<img>`` sources of one HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for key, value in attrs:
+            if key in ("href", "src") and value:
+                self.links.append(value)
+                if tag == "img" and key == "src":
+                    self.images.append(value)
+
+
+def _parse(page: Path) -> _Links:
+    parser = _Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built_book(tmp_path_factory)
+
+
+@pytest.mark.book
+def test_every_toc_page_is_built(book: Path) -> None:
+    html = book / "_build" / "html"
+    assert (html / "index.html").is_file()
+    missing = [f for f in _toc_files() if not (html / f"{f}.html").is_file()]
+    assert not missing
+    for name in FINDINGS + ("00_organism", "04_robustness", "05_unlearning_methods"):  # executed, not stubs
+        nb = json.loads((book / "book" / "executed" / f"{name}.ipynb").read_text())
+        assert not nb["metadata"].get("unpact_stub"), name
+
+
+@pytest.mark.book
+def test_finding_pages_show_their_figures_and_intro_shows_the_status_table(book: Path) -> None:
+    html = book / "_build" / "html"
+    for name in FINDINGS:
+        page = html / "book" / "executed" / f"{name}.html"
+        images = _parse(page).images
+        assert images, f"{name}: no figure"
+        for src in images:
+            assert (page.parent / unquote(urlsplit(src).path)).stat().st_size > 0
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    table = re.search(r"<table.*?</table>", intro, re.S)
+    assert table and all(f"executed/{name}.html" in table.group(0) for name in FINDINGS)
+
+
+@pytest.mark.book
+def test_no_broken_internal_links(book: Path) -> None:
+    html = book / "_build" / "html"
+    broken = []
+    for page in html.rglob("*.html"):
+        if page.relative_to(html).parts[0] in ("_static", "_sources"):
+            continue
+        for link in _parse(page).links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith("#") or not parts.path:
+                continue
+            if not (page.parent / unquote(parts.path)).exists():
+                broken.append(f"{page.relative_to(html)} -> {link}")
+    assert not broken
+
+
+@pytest.mark.book
+def test_reproduce_papermill_command_runs_as_written(book: Path) -> None:
+    """The Reproduce chapter's papermill command, copied as is (plus the micro organism), writes its results."""
+    text = (REPO / "book" / "reproduce.md").read_text()
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if "papermill" in b)
+    out = re.search(r"-p out_dir (\S+)", block).group(1)
+    proc = subprocess.run(["bash", "-c", block.strip() + " -p profile micro"], cwd=book, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "PATH": _venv_path(), "UNPACT_CACHE": str(book_cache(book))})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any((book / out).iterdir())
+
+
+def _venv_path() -> str:
+    """PATH with this interpreter's bin folder first (where jupytext and papermill are installed)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
