@@ -29,7 +29,7 @@ import yaml
 from unpact.book.notebooks import OUT_DIR, available_notebooks, notebook_parameters
 from unpact.errors import UsageError
 
-TOP_LEVEL_KEYS = ("name", "cache", "defaults", "notebooks")
+TOP_LEVEL_KEYS = ("name", "cache", "defaults", "notebooks", "setup")  # setup: real-model grid (paper.yaml), read by users, not injected
 
 
 @dataclass(frozen=True)
