@@ -110,7 +110,11 @@ class Attributor:
         if isinstance(targets, str):
             if targets != "greedy":
                 raise UsageError("targets must be a list of strings (one per prompt) or 'greedy'")
-            targets = [" " + a for a in greedy_answers(self.model, self.tokenizer, [t for t, _ in texts_spans])]
+            answers = greedy_answers(self.model, self.tokenizer, [t for t, _ in texts_spans])
+            empty = [p for p, a in zip(prompts, answers) if not a]
+            if empty:
+                raise UsageError(f"the model's greedy answer is empty for {len(empty)} prompt(s), e.g. {empty[0]!r}")
+            targets = [" " + a for a in answers]
         if len(targets) != len(prompts):
             raise UsageError(f"{len(prompts)} prompts but {len(targets)} targets")
         pus = [prompt_units(self.tokenizer, text, span, self.granularity) for text, span in texts_spans]

@@ -164,3 +164,21 @@ def save_heat_png(panels: Sequence[Panel], path: str, scale: float | None = None
     fig.savefig(buffer, format="png", dpi=fig.dpi)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def heat_ansi(item: PromptAttribution, scale: float | None = None) -> str:
+    """The prompt for a terminal: attributed units on 24-bit ANSI backgrounds (same palette and scale rule)."""
+    m = symmetric_scale([("", item)]) if scale is None else scale
+    out = []
+    for text, c in _segments(item):
+        if c is None:
+            out.append(f"\x1b[2m{text}\x1b[0m")
+        else:
+            bg, fg = unit_colour(c, m)
+            (r, g, b), (fr, fgc, fb) = (_rgb(bg), _rgb(fg))
+            out.append(f"\x1b[48;2;{r};{g};{b}m\x1b[38;2;{fr};{fgc};{fb}m{text}\x1b[0m")
+    return "".join(out) + f"\nscale: blue = supports the answer (up to {m:+.3g}), red = opposes it (down to {-m:+.3g})"
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return int(hex_colour[1:3], 16), int(hex_colour[3:5], 16), int(hex_colour[5:7], 16)
