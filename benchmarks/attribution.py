@@ -124,16 +124,29 @@ def main() -> None:
     parser.add_argument("--max-batch-tokens", type=int, default=4096)
     parser.add_argument("--peak-tflops", type=float, default=None, help="card's dense matmul peak, for the floor")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--cache", choices=("auto", "on", "off"), default="auto", help="native loo prefix key/value reuse")
+    parser.add_argument("--compare-cache", action="store_true", help="also time native loo without the prefix cache")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     model, tok, prompts, targets, template, what = setup(args)
     m = len(prompts) if args.captum_n is None else min(args.captum_n, len(prompts))
-    native = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens, progress=False)
+    native = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
+                        progress=False, prefix_cache={"auto": None, "on": True, "off": False}[args.cache])
     reference = Attributor(model, tok, method="captum", granularity="token", progress=False)
     native.attribute(prompts[:1], targets[:1], template=template)  # warm-up
     fast, t_native = timed(lambda: native.attribute(prompts, targets, template=template))
+    if args.compare_cache:
+        times, scores = {}, {}
+        for flag in (False, True):
+            variant = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
+                                 progress=False, prefix_cache=flag)
+            scores[flag], times[flag] = timed(lambda: variant.attribute(prompts, targets, template=template))
+        gap = max(float(np.max(np.abs(a.contributions - b.contributions)))
+                  for a, b in zip(scores[False].items, scores[True].items))
+        print(f"prefix cache: off {times[False]:.2f} s, on {times[True]:.2f} s "
+              f"(speed-up {times[False] / times[True]:.2f}x), max |difference| {gap:.3g}")
     slow, t_captum = timed(lambda: reference.attribute(prompts[:m], targets[:m], template=template))
     diff = max(float(np.max(np.abs(a.contributions - b.contributions))) for a, b in zip(fast.items, slow.items))
     native_rate, captum_rate = len(prompts) / t_native, m / t_captum

@@ -170,3 +170,30 @@ def test_frame_is_tidy(tiny_llama: tuple[Any, Any]) -> None:
     assert list(frame.columns) == ["prompt_id", "position", "unit", "contribution", "lp", "method", "granularity"]
     assert len(frame) == sum(len(p.split()) for p in PROMPTS)
     assert apply_template(tok, "x", QA)[1] == (len("Question: "), len("Question: x"))
+
+
+@pytest.mark.parametrize("granularity", ["token", "word"])
+def test_prefix_cache_gives_the_same_scores(tiny_model: tuple[Any, Any], granularity: str) -> None:
+    """Reusing prefix keys/values (also when the prompt's last unit is deleted) changes nothing."""
+    model, tok = tiny_model
+    prompts = PROMPTS + ["Mira"]
+    targets = TARGETS + [" Rome Oslo"]
+    for budget in (1, 10_000):
+        plain = Attributor(model, tok, granularity=granularity, max_batch_tokens=budget, prefix_cache=False)
+        cached = Attributor(model, tok, granularity=granularity, max_batch_tokens=budget, prefix_cache=True)
+        for a, b in zip(plain.attribute(prompts, targets).items, cached.attribute(prompts, targets).items):
+            np.testing.assert_allclose(a.contributions, b.contributions, atol=1e-5)
+            assert a.lp == pytest.approx(b.lp, abs=1e-5)
+
+
+def test_single_unit_prompt_without_other_tokens_is_an_error(tiny_llama: tuple[Any, Any]) -> None:
+    """Without BOS, deleting a one-word prompt would leave no context at all."""
+    from tokenizers import Tokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    _, tok = tiny_llama
+    backend = Tokenizer.from_str(tok.backend_tokenizer.to_str())
+    backend.post_processor = processors.TemplateProcessing(single="$A")
+    no_bos = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="[EOS]", pad_token="[PAD]", unk_token="[UNK]")
+    with pytest.raises(UsageError, match="nothing to condition on"):
+        prompt_units(no_bos, "Mira", (0, 4), "word")

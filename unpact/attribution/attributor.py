@@ -77,7 +77,8 @@ class Attributor:
     """Attribute a causal LM's answer log-probability to its prompt's tokens or words.
 
     ``max_batch_tokens`` bounds each forward pass (rows x padded width) for ``loo``;
-    ``ig_steps`` is the number of integration steps for ``ig``.
+    ``prefix_cache`` reuses the full sequence's keys/values before each deleted unit (``loo`` only;
+    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration steps for ``ig``.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class Attributor:
         max_batch_tokens: int = 4096,
         ig_steps: int = 32,
         progress: bool | None = None,
+        prefix_cache: bool | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -99,6 +101,7 @@ class Attributor:
         self.max_batch_tokens = max_batch_tokens
         self.ig_steps = ig_steps
         self.progress = progress
+        self.prefix_cache = prefix_cache
 
     def attribute(
         self, prompts: Sequence[str], targets: Sequence[str] | str, template: str | None = None
@@ -139,7 +142,8 @@ class Attributor:
         progress = len(pus) > 1 if self.progress is None else self.progress
         if self.method == "loo":
             out = loo_contributions(
-                self.model, [(pu.ids, pu.units, t) for pu, t in zip(pus, target_ids)], pad, self.max_batch_tokens, progress
+                self.model, [(pu.ids, pu.units, t) for pu, t in zip(pus, target_ids)], pad, self.max_batch_tokens, progress,
+                self.prefix_cache,
             )
             return [c for _, c in out], [lp for lp, _ in out]
         from tqdm.auto import tqdm

@@ -11,8 +11,14 @@ renumbered from 0. A prompt with ``n`` units needs ``n + 1`` sequences; the sequ
 prompts are packed into left-padded batches of at most ``max_batch_tokens`` (rows x width) tokens,
 and only the ``T`` target-predicting positions are projected onto the vocabulary.
 
-Prefix key/value caching (the prefix before a deleted token is shared) is not used: see
-``benchmarks/attribution.py`` and the report for why.
+With ``prefix_cache=True`` the keys/values of the full sequence are reused: a deletion whose
+first deleted position is ``f`` shares positions ``0..f-1`` (same tokens, same positions) with
+the full sequence, so only position ``f-1`` (whose logits predict the first target token when
+nothing follows the deletion), the suffix (renumbered) and the target are recomputed.
+``benchmarks/attribution.py --compare-cache`` measures whether this pays: on the 2-core CPU
+(1 thread, random organism-sized Llama) it did not for ~14-token prompts (0.86x) and did for
+~62-token prompts (1.65x), so ``prefix_cache=None`` (auto) uses it when a chunk's mean prompt
+length is at least ``AUTO_CACHE_MIN_TOKENS``. Scores are the same either way (to float rounding).
 """
 from __future__ import annotations
 
@@ -23,6 +29,9 @@ import numpy as np
 import torch
 
 from unpact.modeling import model_device
+
+
+AUTO_CACHE_MIN_TOKENS = 32
 
 
 def deletion_sequences(ids: Sequence[int], units: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -97,6 +106,7 @@ def loo_contributions(
     pad_token_id: int,
     max_batch_tokens: int = 4096,
     progress: bool = False,
+    prefix_cache: bool | None = None,
 ) -> list[tuple[float, np.ndarray]]:
     """``(LP, contributions)`` for each ``(prompt ids, units, target ids)``; contributions[u] = LP - LP(without u)."""
     from tqdm.auto import tqdm
@@ -111,7 +121,11 @@ def loo_contributions(
             chunk.append(item)
             budget += (len(item[1]) + 1) * (len(item[0]) + len(item[2]))
         if chunk and (item is None or budget >= 8 * max_batch_tokens):
-            results.extend(_loo_chunk(model, chunk, pad_token_id, max_batch_tokens))
+            cached = prefix_cache
+            if cached is None:
+                cached = np.mean([len(c[0]) for c in chunk]) >= AUTO_CACHE_MIN_TOKENS
+            run = _loo_chunk_cached if cached else _loo_chunk
+            results.extend(run(model, chunk, pad_token_id, max_batch_tokens))
             bar.update(len(chunk))
             chunk, budget = [], 0
     bar.close()
@@ -134,4 +148,77 @@ def _loo_chunk(model: Any, chunk: Sequence[Any], pad_token_id: int, max_batch_to
         full = lps[start]
         results.append((float(full), full - lps[start + 1 : start + n]))
         start += n
+    return results
+
+
+@torch.no_grad()
+def _loo_chunk_cached(model: Any, chunk: Sequence[Any], pad_token_id: int, max_batch_tokens: int) -> list[tuple[float, np.ndarray]]:
+    """As ``_loo_chunk``, reusing each full sequence's prefix keys/values for its deletions."""
+    from transformers import DynamicCache
+
+    device = model_device(model)
+    fulls: list[float] = []
+    caches: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+    lengths = [len(ids) + len(t) for ids, _, t in chunk]
+    for batch in pack_batches(lengths, max_batch_tokens):  # full sequences, right-padded: prefixes at columns 0..f-1
+        width = max(lengths[i] for i in batch)
+        ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, i in enumerate(batch):
+            seq = list(chunk[i][0]) + list(chunk[i][2])
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True)
+        logp = torch.log_softmax(out.logits.float(), dim=-1)
+        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        for row, i in enumerate(batch):
+            n, t = len(chunk[i][0]), torch.tensor(list(chunk[i][2]), device=logp.device)
+            fulls.append(float(logp[row, torch.arange(n - 1, n - 1 + len(t), device=logp.device), t].double().mean()))
+            caches.append([(k[row : row + 1, :, : n - 1], v[row : row + 1, :, : n - 1]) for k, v in layers])
+    rows: list[tuple[int, int, list[int], Sequence[int]]] = []  # (prompt, first deleted position, suffix, target)
+    for p, (ids, units, target) in enumerate(chunk):
+        for unit in units:
+            # Recompute from one token before the deletion, so the suffix always holds the token
+            # that predicts the first target token (even when the prompt's last unit is deleted).
+            drop, first = set(unit), max(min(unit) - 1, 0)
+            rows.append((p, first, [t for j, t in enumerate(ids) if j >= first and j not in drop], target))
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r][2]) + len(rows[r][3]))
+    deleted = np.empty(len(rows))
+    sizes = [len(rows[r][2]) + len(rows[r][3]) for r in order]
+    for batch in pack_batches(sizes, max_batch_tokens):
+        members = [rows[order[b]] for b in batch]
+        prefix = max(m[1] for m in members)
+        width = max(len(m[2]) + len(m[3]) for m in members)
+        keep = max(len(m[3]) for m in members)
+        ids = torch.full((len(members), width), pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(members), prefix + width), dtype=torch.long)
+        pos = torch.zeros((len(members), width), dtype=torch.long)
+        for row, (p, first, suffix, target) in enumerate(members):
+            seq = suffix + list(target)
+            ids[row, width - len(seq) :] = torch.tensor(seq)
+            mask[row, :first] = 1
+            mask[row, prefix + width - len(seq) :] = 1
+            pos[row, width - len(seq) :] = torch.arange(first, first + len(seq))
+        cache = None
+        if prefix > 0:
+            data = []
+            for layer in range(len(caches[0])):
+                k0 = caches[members[0][0]][layer][0]
+                keys = k0.new_zeros((len(members), k0.shape[1], prefix, k0.shape[3]))
+                values = keys.clone()
+                for row, (p, first, _, _) in enumerate(members):
+                    keys[row, :, :first] = caches[p][layer][0][0, :, :first]
+                    values[row, :, :first] = caches[p][layer][1][0, :, :first]
+                data.append((keys, values))
+            cache = DynamicCache(ddp_cache_data=data)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                       cache=cache, use_cache=cache is not None, logits_to_keep=keep + 1).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        for row, b in enumerate(batch):
+            t = torch.tensor(list(members[row][3]), device=logp.device)
+            deleted[order[b]] = float(logp[row, torch.arange(keep - len(t), keep, device=logp.device), t].double().mean())
+    results, start = [], 0
+    for p, (_, units, _) in enumerate(chunk):
+        results.append((fulls[p], fulls[p] - deleted[start : start + len(units)]))
+        start += len(units)
     return results

@@ -80,6 +80,8 @@ def prompt_units(tokenizer: Any, text: str, span: tuple[int, int], granularity: 
             units.append([pos])
         else:
             units[-1].append(pos)
+    if len(units) == 1 and len(units[0]) == len(ids):
+        raise UsageError(f"prompt {text!r} is a single unit with no other token: deleting it leaves nothing to condition on")
     spans = [(offsets[u[0]][0], offsets[u[-1]][1]) for u in units]
     spans = [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans]
     return PromptUnits(text, ids, units, [text[s:e] for s, e in spans], spans)
