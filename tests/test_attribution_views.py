@@ -74,7 +74,7 @@ def test_cli_json_is_the_loo_score(saved_tiny_model: Path, capsys: pytest.Captur
     assert out["lp"] == pytest.approx(ref.lp)
 
 
-def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path) -> None:
+def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "qa.jsonl"
     rows = [{"id": "a", "question": "what city was Mira born in ?", "answer": "Paris", "keywords": ["Mira"]},
             {"id": "b", "question": "the father of Tolan won which award ?", "answer": "the prize"}]
@@ -86,6 +86,9 @@ def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path) -> None:
     assert frame.loc[frame["item_id"] == "a", "unit"].tolist() == rows[0]["question"].split()  # template not attributed
     assert frame.loc[(frame["item_id"] == "a") & frame["gold_keyword"].astype(bool), "unit"].tolist() == ["Mira"]
     assert frame.loc[frame["item_id"] == "b", "gold_keyword"].isna().all()
+    a = frame[frame["item_id"] == "a"]
+    hits = int((a["key"] & a["gold_keyword"].astype(bool)).sum())
+    assert f"precision {hits}/{int(a['key'].sum())}, recall {hits}/1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

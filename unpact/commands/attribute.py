@@ -111,4 +111,11 @@ def _batch(attributor: Attributor, args: argparse.Namespace) -> int:
     frame["gold_keyword"] = [None if g is None else bool(g) for g in gold]
     atomic_write_csv(args.out, frame)
     print(f"wrote {len(frame)} rows for {len(items)} items to {args.out}", file=sys.stderr)
+    with_gold = frame[frame["gold_keyword"].notna()]
+    if len(with_gold):
+        key_b, gold_b = with_gold["key"].astype(bool), with_gold["gold_keyword"].astype(bool)
+        hits = int((key_b & gold_b).sum())
+        print(f"KeyTokens (C >= {args.alpha} * max C, C > 0) vs gold keywords, pooled over "
+              f"{with_gold['prompt_id'].nunique()} items: precision {hits}/{int(key_b.sum())}, "
+              f"recall {hits}/{int(gold_b.sum())}", file=sys.stderr)
     return 0
