@@ -77,15 +77,8 @@ def mean_target_logprobs(
     out = np.empty(len(prompts), dtype=np.float64)
     lengths = [len(p) + len(t) for p, t in zip(prompts, targets)]
     for batch in pack_batches(lengths, max_batch_tokens):
-        width = max(lengths[i] for i in batch)
+        ids, mask, position_ids = _left_padded([list(prompts[i]) + list(targets[i]) for i in batch], pad_token_id)
         keep = max(len(targets[i]) for i in batch)
-        ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, i in enumerate(batch):
-            seq = list(prompts[i]) + list(targets[i])
-            ids[row, width - len(seq) :] = torch.tensor(seq)
-            mask[row, width - len(seq) :] = 1
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
@@ -94,10 +87,25 @@ def mean_target_logprobs(
         ).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # column c predicts token width-keep+c
         for row, i in enumerate(batch):
-            t = torch.tensor(list(targets[i]), device=logp.device)
-            cols = torch.arange(keep - len(t), keep, device=logp.device)
-            out[i] = float(logp[row, cols, t].double().mean())
+            out[i] = _target_mean(logp[row], keep, targets[i])
     return out
+
+
+def _left_padded(seqs: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded ids, attention mask and position ids (0 at each row's first real token)."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq) :] = torch.tensor(list(seq))
+        mask[row, width - len(seq) :] = 1
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _target_mean(logp: torch.Tensor, keep: int, target: Sequence[int]) -> float:
+    """Mean log-prob of ``target`` from one row's last ``keep`` target-predicting columns (target right-aligned)."""
+    t = torch.tensor(list(target), device=logp.device)
+    return float(logp[torch.arange(keep - len(t), keep, device=logp.device), t].double().mean())
 
 
 def loo_contributions(
@@ -160,21 +168,20 @@ def _loo_chunk_cached(model: Any, chunk: Sequence[Any], pad_token_id: int, max_b
     fulls: list[float] = []
     caches: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
     lengths = [len(ids) + len(t) for ids, _, t in chunk]
-    for batch in pack_batches(lengths, max_batch_tokens):  # full sequences, right-padded: prefixes at columns 0..f-1
-        width = max(lengths[i] for i in batch)
-        ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, i in enumerate(batch):
-            seq = list(chunk[i][0]) + list(chunk[i][2])
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True)
-        logp = torch.log_softmax(out.logits.float(), dim=-1)
+    for batch in pack_batches(lengths, max_batch_tokens):  # full sequences, left-padded like mean_target_logprobs
+        seqs = [list(chunk[i][0]) + list(chunk[i][2]) for i in batch]
+        ids, mask, position_ids = _left_padded(seqs, pad_token_id)
+        keep = max(len(chunk[i][2]) for i in batch)
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=position_ids.to(device),
+                    use_cache=True, logits_to_keep=keep + 1)
+        logp = torch.log_softmax(out.logits[:, :-1].float(), dim=-1)
         layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        width = ids.shape[1]
         for row, i in enumerate(batch):
-            n, t = len(chunk[i][0]), torch.tensor(list(chunk[i][2]), device=logp.device)
-            fulls.append(float(logp[row, torch.arange(n - 1, n - 1 + len(t), device=logp.device), t].double().mean()))
-            caches.append([(k[row : row + 1, :, : n - 1], v[row : row + 1, :, : n - 1]) for k, v in layers])
+            fulls.append(_target_mean(logp[row], keep, chunk[i][2]))
+            start, n = width - len(seqs[row]), len(chunk[i][0])
+            caches.append([(k[row : row + 1, :, start : start + n - 1], v[row : row + 1, :, start : start + n - 1])
+                           for k, v in layers])
     rows: list[tuple[int, int, list[int], Sequence[int]]] = []  # (prompt, first deleted position, suffix, target)
     for p, (ids, units, target) in enumerate(chunk):
         for unit in units:
@@ -215,8 +222,7 @@ def _loo_chunk_cached(model: Any, chunk: Sequence[Any], pad_token_id: int, max_b
                        cache=cache, use_cache=cache is not None, logits_to_keep=keep + 1).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         for row, b in enumerate(batch):
-            t = torch.tensor(list(members[row][3]), device=logp.device)
-            deleted[order[b]] = float(logp[row, torch.arange(keep - len(t), keep, device=logp.device), t].double().mean())
+            deleted[order[b]] = _target_mean(logp[row], keep, members[row][3])
     results, start = [], 0
     for p, (_, units, _) in enumerate(chunk):
         results.append((fulls[p], fulls[p] - deleted[start : start + len(units)]))
