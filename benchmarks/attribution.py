@@ -12,8 +12,13 @@ gold answer, token granularity. ``--random-model`` builds a random Llama the org
 On a GPU, a random ~1.1B Llama (TinyLlama shape) with ``--prompt-len``-token prompts::
 
     python benchmarks/attribution.py --random-llama-1b --device cuda --dtype bfloat16 \\
-        --prompt-len 256 --n 50 --captum-n 5 --peak-tflops 989
+        --prompt-len 256 --n 50 --captum-n 5 --max-batch-tokens 65536 --compare-cache --peak-tflops 989
 
+(989 TFLOP/s: the H100/H200 SXM dense bf16 peak; give your card's.) In bfloat16 the two methods
+differ by bf16 rounding of different batch shapes (~1e-2 in LP units on a random model); the
+1e-4 agreement is a float32 property.
+
+``--compare-cache`` also times native loo with and without prefix key/value reuse.
 Prints prompts/second for each method, the speed ratio, the max |difference| of the scores on
 the prompts both methods ran, and the physical floor: the FLOPs of the n+1 forward passes per
 prompt, 2 * params * tokens, at ``--peak-tflops`` (the card's dense bf16 matmul peak).
@@ -81,8 +86,9 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str], str
     if args.random_llama_1b or args.random_model:
         words = [f"w{i}" for i in range(32000 - 4)] if args.random_llama_1b else [f"w{i}" for i in range(170)]
         tok = word_tokenizer(words)
-        model = random_llama(len(tok), args.random_llama_1b, context=max(512, args.prompt_len + 16))
-        model = model.to(device=device, dtype=dtype)
+        with torch.device(device):  # initialise on the device (a 1.1B model initialises much faster on a GPU)
+            model = random_llama(len(tok), args.random_llama_1b, context=max(512, args.prompt_len + 16))
+        model = model.to(dtype=dtype)
         prompts, targets = random_prompts(words, args.n, args.prompt_len)
         name = "random ~1.1B Llama" if args.random_llama_1b else "random organism-sized Llama"
         return model, tok, prompts, targets, None, f"{name}, {args.prompt_len}-word prompts"
