@@ -182,7 +182,7 @@ def _loo_chunk_cached(model: Any, chunk: Sequence[Any], pad_token_id: int, max_b
             start, n = width - len(seqs[row]), len(chunk[i][0])
             caches.append([(k[row : row + 1, :, start : start + n - 1], v[row : row + 1, :, start : start + n - 1])
                            for k, v in layers])
-    rows: list[tuple[int, int, list[int], Sequence[int]]] = []  # (prompt, first deleted position, suffix, target)
+    rows: list[tuple[int, int, list[int], Sequence[int]]] = []  # (prompt, first recomputed position, suffix, target)
     for p, (ids, units, target) in enumerate(chunk):
         for unit in units:
             # Recompute from one token before the deletion, so the suffix always holds the token
