@@ -76,8 +76,8 @@ def test_word_granularity_deletes_all_tokens_of_a_word(tiny_llama: tuple[Any, An
         np.testing.assert_allclose(w.contributions, t.contributions, atol=1e-6)
 
 
-def test_bpe_words_group_subword_tokens() -> None:
-    """A byte-level BPE tokenizer: leading-space tokens start words, pieces of one word stay together."""
+def bpe_tokenizer() -> Any:
+    """A tiny byte-level BPE tokenizer: leading-space tokens ("Ġborn"), "Mira" is one merged token, "Tolan" letters."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -89,14 +89,40 @@ def test_bpe_words_group_subword_tokens() -> None:
         vocab[a + b] = len(vocab)
     tk = Tokenizer(models.BPE(vocab, merges))
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+def test_bpe_words_group_subword_tokens() -> None:
+    """Leading-space tokens start words, pieces of one word stay together."""
+    tok = bpe_tokenizer()
     text = "Mira born Tolan?"
     words = prompt_units(tok, text, (0, len(text)), "word")
     pieces = prompt_units(tok, text, (0, len(text)), "token")
     assert len(pieces.units) > len(words.units)
-    assert words.labels[:2] == ["Mira", "born"]
+    assert words.labels[:3] == ["Mira", "born", "Tolan"]
     assert "".join(words.labels).replace(" ", "") == text.replace(" ", "")
     assert sorted(p for u in words.units for p in u) == sorted(p for u in pieces.units for p in u)
+
+
+def test_word_loo_deletes_every_piece_and_sums_for_attention() -> None:
+    """Word-level loo = brute-force deletion of all the word's tokens; attention word score = sum of its tokens."""
+    from conftest import make_tiny_model
+
+    tok = bpe_tokenizer()
+    model = make_tiny_model("gpt2", len(tok))
+    text, target = "Mira born Tolan", " born"
+    item = Attributor(model, tok, granularity="word").attribute([text], [target])[0]
+    ids = tok(text)["input_ids"]  # no BOS: the first word is deletable as long as others remain
+    t = tok(target, add_special_tokens=False)["input_ids"]
+    units = prompt_units(tok, text, (0, len(text)), "word").units
+    tolan = units[2]
+    assert len(tolan) == 5
+    full = brute_lp(model, ids, t)
+    expected = full - brute_lp(model, [x for i, x in enumerate(ids) if i not in tolan], t)
+    assert item.units[2] == "Tolan" and item.contributions[2] == pytest.approx(expected, abs=1e-5)
+    words = Attributor(model, tok, method="attention", granularity="word").attribute([text], [target])[0]
+    tokens = Attributor(model, tok, method="attention", granularity="token").attribute([text], [target])[0]
+    assert words.contributions[2] == pytest.approx(tokens.contributions[2:7].sum(), abs=1e-6)
 
 
 def test_chat_template_attributes_only_user_text(tiny_llama: tuple[Any, Any]) -> None:
