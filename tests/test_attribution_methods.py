@@ -15,8 +15,8 @@ TARGETS = [" Paris", " the prize"]
 
 def test_captum_feature_ablation_agrees_with_loo(tiny_model: tuple[Any, Any]) -> None:
     model, tok = tiny_model
-    loo = Attributor(model, tok, method="loo").attribute(PROMPTS, TARGETS, template=QA)
-    cap = Attributor(model, tok, method="captum").attribute(PROMPTS, TARGETS, template=QA)
+    loo = Attributor(model, tok, method="loo").attribute(PROMPTS[1:], TARGETS[1:], template=QA)
+    cap = Attributor(model, tok, method="captum").attribute(PROMPTS[1:], TARGETS[1:], template=QA)
     for a, b in zip(loo.items, cap.items):
         assert a.units == b.units
         assert np.abs(a.contributions).max() > 1e-4  # the comparison is not between zeros
