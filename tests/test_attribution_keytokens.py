@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from unpact.attribution.attributor import AttributionResult, PromptAttribution
-from unpact.attribution.keytokens import gold_keyword_mask, key_mask, keyword_precision_recall
+from unpact.attribution.keytokens import gold_keyword_mask, key_mask, keyword_precision_recall, keyword_scores
 from unpact.attribution.tracking import tracking_summary, unit_changes
 from unpact.errors import UsageError
 
@@ -75,3 +75,14 @@ def test_tracking_numbers_on_hand_made_maps() -> None:
 def test_tracking_needs_the_same_units() -> None:
     with pytest.raises(UsageError, match="same units"):
         tracking_summary(_result([[0.1, 0.2]], 0), _result([[0.1, 0.2, 0.3]], 0))
+
+
+def test_keyword_scores_per_prompt() -> None:
+    result = _result([[0.4, 0.1, 0.3, -0.1], [0.1, 0.2]], -1.0)
+    frame = keyword_scores(result, [["c", "d"], None], alpha=0.5)
+    assert frame["prompt_id"].tolist() == [0]  # the prompt without keywords is skipped
+    row = frame.iloc[0]
+    assert (row["n_key"], row["n_gold"], row["hits"]) == (2, 2, 1)
+    assert row["precision"] == pytest.approx(0.5) and row["recall"] == pytest.approx(0.5)
+    with pytest.raises(UsageError, match="keyword lists"):
+        keyword_scores(result, [["c"]])

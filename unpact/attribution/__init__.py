@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from unpact.attribution.attributor import METHODS, AttributionResult, Attributor, PromptAttribution
-from unpact.attribution.keytokens import gold_keyword_mask, key_mask, keyword_precision_recall
+from unpact.attribution.keytokens import gold_keyword_mask, key_mask, keyword_precision_recall, keyword_scores
 from unpact.attribution.tracking import tracking_summary, unit_changes
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "gold_keyword_mask",
     "key_mask",
     "keyword_precision_recall",
+    "keyword_scores",
     "tracking_summary",
     "unit_changes",
 ]

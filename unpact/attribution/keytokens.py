@@ -13,8 +13,10 @@ Ties in top-k are broken by position (earlier first). At least one criterion mus
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from unpact.errors import UsageError
 from unpact.metrics import normalize_answer
@@ -65,3 +67,22 @@ def keyword_precision_recall(key: np.ndarray, gold: np.ndarray) -> tuple[float, 
     precision = hits / key.sum() if key.sum() else float("nan")
     recall = hits / gold.sum() if gold.sum() else float("nan")
     return precision, recall
+
+
+def keyword_scores(result: Any, keywords: Sequence[Sequence[str] | None], **key_args: Any) -> pd.DataFrame:
+    """Per prompt of an ``AttributionResult``: KeyTokens vs gold keywords (n_key, n_gold, hits, precision, recall).
+
+    Prompts whose keywords are ``None`` are skipped. ``key_args`` go to ``key_mask``. Pool with
+    ``hits.sum() / n_key.sum()`` (precision) and ``hits.sum() / n_gold.sum()`` (recall).
+    """
+    if len(keywords) != len(result.items):
+        raise UsageError(f"{len(result.items)} prompts but {len(keywords)} keyword lists")
+    rows = []
+    for pid, (item, kws) in enumerate(zip(result.items, keywords)):
+        if kws is None:
+            continue
+        key, gold = key_mask(item.contributions, **key_args), gold_keyword_mask(item.units, kws)
+        precision, recall = keyword_precision_recall(key, gold)
+        rows.append(dict(prompt_id=pid, n_key=int(key.sum()), n_gold=int(gold.sum()), hits=int((key & gold).sum()),
+                         precision=precision, recall=recall))
+    return pd.DataFrame(rows, columns=["prompt_id", "n_key", "n_gold", "hits", "precision", "recall"])
