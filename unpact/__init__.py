@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "Attributor": "unpact.attribution.attributor",
     "QAItem": "unpact.data.schema",
     "load_items": "unpact.data.schema",
     "load_model_and_tokenizer": "unpact.modeling",

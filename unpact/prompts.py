@@ -10,6 +10,8 @@ tokenised alone, without special tokens, and appended after the prompt's ids.
 """
 from __future__ import annotations
 
+from typing import Any
+
 PROMPT_PREFIX = "Question: "
 PROMPT_SUFFIX = "\nAnswer:"
 
@@ -28,3 +30,27 @@ def question_span(question: str) -> tuple[int, int]:
     """Character span of the question inside ``qa_prompt(question)``; attribution of the template words is optional."""
     start = len(PROMPT_PREFIX)
     return start, start + len(question)
+
+
+def chat_prompt(tokenizer: Any, user_text: str) -> tuple[str, tuple[int, int]]:
+    """The tokenizer's chat template applied to one user turn, and the character span of ``user_text`` in it.
+
+    The template is rendered with ``add_generation_prompt=True`` so the answer follows directly.
+    When the rendered text starts with the BOS token's text, that prefix is dropped: the prompt is
+    encoded with the tokenizer's default special tokens, which add BOS back (never twice).
+    Raises ``UsageError`` when the tokenizer has no chat template or the text is not found in it.
+    """
+    from unpact.errors import UsageError
+
+    if not getattr(tokenizer, "chat_template", None):
+        raise UsageError("template 'chat' needs a tokenizer with a chat template; this one has none")
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
+    )
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos) and tokenizer("x", add_special_tokens=True)["input_ids"][:1] == [tokenizer.bos_token_id]:
+        text = text[len(bos) :]
+    start = text.find(user_text)
+    if start < 0:
+        raise UsageError("the chat template does not contain the user's text verbatim; cannot locate it")
+    return text, (start, start + len(user_text))

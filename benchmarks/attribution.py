@@ -1,0 +1,192 @@
+"""Native leave-one-out vs captum ``LLMAttribution(FeatureAblation)`` (deletion semantics): same numbers, speed.
+
+On the organism (CPU)::
+
+    python benchmarks/attribution.py --model DIR [--data FILE.jsonl] [--n 50]
+
+Without ``--data`` the model folder's first forget split (``DIR/unpact-data/*-forget.jsonl``)
+is used; questions go through the QA template and only the question is attributed, target =
+gold answer, token granularity. ``--random-model`` builds a random Llama the organism's size
+(width 256, 4 layers, word vocabulary) instead, to develop without the organism.
+
+On a GPU, a random ~1.1B Llama (TinyLlama shape) with ``--prompt-len``-token prompts::
+
+    python benchmarks/attribution.py --random-llama-1b --device cuda --dtype bfloat16 \\
+        --prompt-len 256 --n 50 --captum-n 5 --max-batch-tokens 65536 --compare-cache --peak-tflops 989
+
+(989 TFLOP/s: the H100/H200 SXM dense bf16 peak; give your card's.) In bfloat16 the two methods
+differ by bf16 rounding of different batch shapes (~1e-2 in LP units on a random model); the
+1e-4 agreement is a float32 property.
+
+``--compare-cache`` also times native loo with and without prefix key/value reuse.
+Prints prompts/second for each method, the speed ratio, the max |difference| of the scores on
+the prompts both methods ran, and the physical floor: the FLOPs of the n+1 forward passes per
+prompt, 2 * params * tokens, at ``--peak-tflops`` (the card's dense bf16 matmul peak).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from unpact.attribution import Attributor  # noqa: E402
+from unpact.modeling import DTYPES, load_model_and_tokenizer, resolve_device  # noqa: E402
+from unpact.prompts import PROMPT_PREFIX, PROMPT_SUFFIX, qa_target  # noqa: E402
+
+QA_TEMPLATE = PROMPT_PREFIX + "{}" + PROMPT_SUFFIX
+
+
+def word_tokenizer(words: list[str]) -> Any:
+    """A word-level fast tokenizer that prepends [BOS] (like the organism's)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(["[PAD]", "[BOS]", "[EOS]", "[UNK]", *words]))}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tk.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
+                                   pad_token="[PAD]", unk_token="[UNK]")
+
+
+def random_llama(vocab: int, big: bool, context: int, seed: int = 0) -> Any:
+    """Random Llama: organism-sized (width 256, 4 layers) or TinyLlama-shaped (~1.1B parameters)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    shape = (dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                  num_key_value_heads=4) if big else
+             dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+                  num_key_value_heads=4))
+    cfg = LlamaConfig(vocab_size=vocab, max_position_embeddings=context, bos_token_id=1, eos_token_id=2,
+                      pad_token_id=0, **shape)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def random_prompts(words: list[str], n: int, length: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``n`` prompts of ``length`` random words and 3-word targets (a word tokenizer: one token per word)."""
+    rng = random.Random(seed)
+    prompts = [" ".join(rng.choice(words) for _ in range(length)) for _ in range(n)]
+    targets = [" " + " ".join(rng.choice(words) for _ in range(3)) for _ in range(n)]
+    return prompts, targets
+
+
+def setup(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str], str | None, str]:
+    """(model, tokenizer, prompts, targets, template, description)."""
+    device, dtype = resolve_device(args.device), DTYPES[args.dtype]
+    if args.random_llama_1b or args.random_model:
+        words = [f"w{i}" for i in range(32000 - 4)] if args.random_llama_1b else [f"w{i}" for i in range(170)]
+        tok = word_tokenizer(words)
+        with torch.device(device):  # initialise on the device (a 1.1B model initialises much faster on a GPU)
+            model = random_llama(len(tok), args.random_llama_1b, context=max(512, args.prompt_len + 16))
+        model = model.to(dtype=dtype)
+        prompts, targets = random_prompts(words, args.n, args.prompt_len)
+        name = "random ~1.1B Llama" if args.random_llama_1b else "random organism-sized Llama"
+        return model, tok, prompts, targets, None, f"{name}, {args.prompt_len}-word prompts"
+    if not args.model:
+        raise SystemExit("give --model DIR, --random-model or --random-llama-1b")
+    model, tok = load_model_and_tokenizer(args.model, dtype=args.dtype, device=str(device))
+    data = Path(args.data) if args.data else next(iter(sorted((Path(args.model) / "unpact-data").glob("*-forget.jsonl"))), None)
+    if data is None:
+        raise SystemExit(f"{args.model} carries no forget split; pass --data FILE.jsonl")
+    rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()][: args.n]
+    return model, tok, [r["question"] for r in rows], [qa_target(r["answer"]) for r in rows], QA_TEMPLATE, f"{args.model} on {data.name}"
+
+
+def measured_peak_tflops(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """Achieved TFLOP/s of a large square matmul on ``device``/``dtype``: a practical matmul ceiling."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    _, seconds = timed(lambda: [a @ b for _ in range(repeats)])
+    return 2 * size**3 * repeats / seconds / 1e12
+
+
+def n_params(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model")
+    parser.add_argument("--data")
+    parser.add_argument("--n", type=int, default=50)
+    parser.add_argument("--captum-n", type=int, default=None, help="run captum on the first N prompts only (default: all)")
+    parser.add_argument("--random-model", action="store_true")
+    parser.add_argument("--random-llama-1b", action="store_true")
+    parser.add_argument("--prompt-len", type=int, default=12)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    parser.add_argument("--max-batch-tokens", type=int, default=4096)
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's dense matmul peak for the floor (default: measured with a square matmul)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--cache", choices=("auto", "on", "off"), default="auto", help="native loo prefix key/value reuse")
+    parser.add_argument("--compare-cache", action="store_true", help="also time native loo without the prefix cache")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    model, tok, prompts, targets, template, what = setup(args)
+    m = len(prompts) if args.captum_n is None else min(args.captum_n, len(prompts))
+    native = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
+                        progress=False, prefix_cache={"auto": None, "on": True, "off": False}[args.cache])
+    reference = Attributor(model, tok, method="captum", granularity="token", progress=False)
+    native.attribute(prompts[:1], targets[:1], template=template)  # warm-up
+    fast, t_native = timed(lambda: native.attribute(prompts, targets, template=template))
+    if args.compare_cache:
+        times, scores = {}, {}
+        for flag in (False, True):
+            variant = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
+                                 progress=False, prefix_cache=flag)
+            scores[flag], times[flag] = timed(lambda: variant.attribute(prompts, targets, template=template))
+        gap = max(float(np.max(np.abs(a.contributions - b.contributions)))
+                  for a, b in zip(scores[False].items, scores[True].items))
+        print(f"prefix cache: off {times[False]:.2f} s, on {times[True]:.2f} s "
+              f"(speed-up {times[False] / times[True]:.2f}x), max |difference| {gap:.3g}")
+    slow, t_captum = timed(lambda: reference.attribute(prompts[:m], targets[:m], template=template))
+    diff = max(float(np.max(np.abs(a.contributions - b.contributions))) for a, b in zip(fast.items, slow.items))
+    native_rate, captum_rate = len(prompts) / t_native, m / t_captum
+    print(f"model: {what}; {n_params(model) / 1e6:.1f}M parameters; device {args.device}, {args.dtype}, "
+          f"{torch.get_num_threads()} CPU threads")
+    print(f"prompts: native {len(prompts)}, captum {m}; mean attributed tokens "
+          f"{np.mean([len(x.units) for x in fast.items]):.1f}")
+    print(f"native loo : {native_rate:10.2f} prompts/s  ({t_native:.2f} s)")
+    print(f"captum FA  : {captum_rate:10.2f} prompts/s  ({t_captum:.2f} s)")
+    print(f"speed ratio: {native_rate / captum_rate:.1f}x (target >= 20x)")
+    print(f"max |native - captum| = {diff:.3g} (mean log-prob units)")
+    peak = args.peak_tflops or measured_peak_tflops(resolve_device(args.device), DTYPES[args.dtype])
+    source = "given" if args.peak_tflops else "measured square matmul"
+    tokens = 0
+    for item, target in zip(fast.items, targets):
+        n_prompt = len(tok(item.prompt)["input_ids"])
+        n_target = len(tok(target, add_special_tokens=False)["input_ids"])
+        tokens += (len(item.units) + 1) * (n_prompt + n_target) - len(item.units)  # each deletion drops one token
+    flops = 2 * n_params(model) * tokens
+    floor = flops / (peak * 1e12)
+    print(f"physical floor: n+1 forward passes = {tokens} tokens x 2 x params = {flops:.3g} FLOP -> {floor:.3f} s "
+          f"at {peak:.3g} TFLOP/s ({source}); native is {t_native / floor:.1f}x the floor, captum "
+          f"{t_captum * len(prompts) / m / floor:.1f}x (so no method without fewer FLOPs beats captum by more than "
+          f"{t_captum * len(prompts) / m / floor:.1f}x here)")
+
+if __name__ == "__main__":
+    main()

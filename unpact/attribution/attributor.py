@@ -1,0 +1,162 @@
+"""``Attributor``: a captum-like front door to every attribution method, and its result.
+
+    from unpact import Attributor
+    attr = Attributor(model, tokenizer, method="loo", granularity="word")
+    result = attr.attribute(["What city was Mira born in?"], [" Paris"], template="Question: {}\\nAnswer:")
+    result.to_frame()
+
+``method``: ``loo`` (the paper's score, ``unpact.attribution.loo``), ``captum``, ``ig``,
+``attention`` (``unpact.attribution.methods``). ``template``: ``None`` (attribute the whole prompt
+text), a format string with one ``{}`` (attribute only the inserted text), or ``"chat"``. The target
+is given per prompt, or ``targets="greedy"`` uses the model's own greedy answer
+(``unpact.scoring.greedy_answers`` on the templated prompt).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unpact.attribution.loo import loo_contributions, mean_target_logprobs
+from unpact.attribution.methods import attention_scores, captum_ablation, integrated_gradients
+from unpact.attribution.units import GRANULARITIES, PromptUnits, apply_template, prompt_units
+from unpact.errors import UsageError, check_choice
+from unpact.scoring import check_fits, encode_target, greedy_answers, pad_id
+
+METHODS = ("loo", "captum", "ig", "attention")
+
+
+@dataclass
+class PromptAttribution:
+    """One prompt's attribution: units (token or word strings), their char spans in ``prompt``, scores, LP."""
+
+    prompt: str
+    target: str
+    units: list[str]
+    spans: list[tuple[int, int]]
+    contributions: np.ndarray
+    lp: float
+    method: str
+    granularity: str
+
+
+@dataclass
+class AttributionResult:
+    """Per-prompt attributions; ``to_frame()`` gives one tidy row per unit."""
+
+    items: list[PromptAttribution] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> PromptAttribution:
+        return self.items[i]
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {
+                "prompt_id": pid,
+                "position": pos,
+                "unit": unit,
+                "contribution": float(c),
+                "lp": item.lp,
+                "method": item.method,
+                "granularity": item.granularity,
+            }
+            for pid, item in enumerate(self.items)
+            for pos, (unit, c) in enumerate(zip(item.units, item.contributions))
+        ]
+        columns = ["prompt_id", "position", "unit", "contribution", "lp", "method", "granularity"]
+        return pd.DataFrame(rows, columns=columns)
+
+
+class Attributor:
+    """Attribute a causal LM's answer log-probability to its prompt's tokens or words.
+
+    ``max_batch_tokens`` bounds each forward pass (rows x padded width) for ``loo``;
+    ``prefix_cache`` reuses the full sequence's keys/values before each deleted unit (``loo`` only;
+    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration steps for ``ig``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        method: str = "loo",
+        granularity: str = "word",
+        max_batch_tokens: int = 4096,
+        ig_steps: int = 32,
+        progress: bool | None = None,
+        prefix_cache: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.method = check_choice("method", method, METHODS)
+        self.granularity = check_choice("granularity", granularity, GRANULARITIES)
+        if max_batch_tokens < 1:
+            raise UsageError(f"max_batch_tokens must be positive, got {max_batch_tokens}")
+        self.max_batch_tokens = max_batch_tokens
+        self.ig_steps = ig_steps
+        self.progress = progress
+        self.prefix_cache = prefix_cache
+
+    def attribute(
+        self, prompts: Sequence[str], targets: Sequence[str] | str, template: str | None = None
+    ) -> AttributionResult:
+        """Attribute each ``(prompt, target)``; ``targets="greedy"`` uses the model's greedy answers."""
+        if isinstance(prompts, str):
+            raise UsageError("prompts must be a list of strings, not one string")
+        texts_spans = [apply_template(self.tokenizer, p, template) for p in prompts]
+        if isinstance(targets, str):
+            if targets != "greedy":
+                raise UsageError("targets must be a list of strings (one per prompt) or 'greedy'")
+            answers = greedy_answers(self.model, self.tokenizer, [t for t, _ in texts_spans])
+            empty = [p for p, a in zip(prompts, answers) if not a]
+            if empty:
+                raise UsageError(f"the model's greedy answer is empty for {len(empty)} prompt(s), e.g. {empty[0]!r}")
+            targets = [" " + a for a in answers]
+        if len(targets) != len(prompts):
+            raise UsageError(f"{len(prompts)} prompts but {len(targets)} targets")
+        pus = [prompt_units(self.tokenizer, text, span, self.granularity) for text, span in texts_spans]
+        target_ids = []
+        for target, pu in zip(targets, pus):
+            if not target.strip():
+                raise UsageError(f"empty target for prompt {pu.text!r}: there is no answer to score")
+            ids = encode_target(self.tokenizer, target)
+            check_fits(self.model, len(pu.ids), len(ids))
+            target_ids.append(ids)
+        scores, lps = self._scores(pus, list(targets), target_ids)
+        items = [
+            PromptAttribution(pu.text, tgt, pu.labels, pu.spans, sc, lp, self.method, self.granularity)
+            for pu, tgt, sc, lp in zip(pus, targets, scores, lps)
+        ]
+        return AttributionResult(items)
+
+    def _scores(
+        self, pus: list[PromptUnits], targets: list[str], target_ids: list[list[int]]
+    ) -> tuple[list[np.ndarray], list[float]]:
+        pad = pad_id(self.tokenizer)
+        progress = len(pus) > 1 if self.progress is None else self.progress
+        if self.method == "loo":
+            out = loo_contributions(
+                self.model, [(pu.ids, pu.units, t) for pu, t in zip(pus, target_ids)], pad, self.max_batch_tokens, progress,
+                self.prefix_cache,
+            )
+            return [c for _, c in out], [lp for lp, _ in out]
+        from tqdm.auto import tqdm
+
+        lps = mean_target_logprobs(self.model, [pu.ids for pu in pus], target_ids, pad, self.max_batch_tokens)
+        scores = []
+        for pu, target, t in tqdm(
+            list(zip(pus, targets, target_ids)), desc=f"attribution ({self.method})", unit="prompt", disable=not progress
+        ):
+            if self.method == "captum":
+                scores.append(captum_ablation(self.model, self.tokenizer, pu, target, len(t)))
+            elif self.method == "ig":
+                scores.append(integrated_gradients(self.model, pu, t, pad, self.ig_steps))
+            else:
+                scores.append(attention_scores(self.model, pu, t))
+        return scores, [float(x) for x in lps]

@@ -1,0 +1,230 @@
+"""Native leave-one-out contributions: the paper's score, exactly, in padded batches.
+
+For prompt ``x`` (ids) and fixed target ``y`` (``T`` ids, teacher forced)::
+
+    LP(x, y)     = (1/T) * sum_k log p(y_k | x, y_<k)
+    C(x_u, y)    = LP(x, y) - LP(x without unit u, y)
+
+(unPact, arXiv:2509.24675, as reported). Unit ``u`` is one token or all tokens of one word; its
+tokens are DELETED, so ``x without u`` is an ordinary shorter sequence whose positions are
+renumbered from 0. A prompt with ``n`` units needs ``n + 1`` sequences; the sequences of all
+prompts are packed into left-padded batches of at most ``max_batch_tokens`` (rows x width) tokens,
+and only the ``T`` target-predicting positions are projected onto the vocabulary.
+
+With ``prefix_cache=True`` the keys/values of the full sequence are reused: a deletion whose
+first deleted position is ``f`` shares positions ``0..f-1`` (same tokens, same positions) with
+the full sequence, so only position ``f-1`` (whose logits predict the first target token when
+nothing follows the deletion), the suffix (renumbered) and the target are recomputed.
+``benchmarks/attribution.py --compare-cache`` measures whether this pays: on the 2-core CPU
+(1 thread, random organism-sized Llama) it did not for ~14-token prompts (0.86x) and did for
+~62-token prompts (1.65x), so ``prefix_cache=None`` (auto) uses it when a chunk's mean prompt
+length is at least ``AUTO_CACHE_MIN_TOKENS``. Scores are the same either way (to float rounding).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from unpact.modeling import model_device
+
+
+AUTO_CACHE_MIN_TOKENS = 32
+
+
+def deletion_sequences(ids: Sequence[int], units: Sequence[Sequence[int]]) -> list[list[int]]:
+    """The full prompt followed by the prompt with each unit's positions deleted (``n + 1`` sequences)."""
+    seqs = [list(ids)]
+    for unit in units:
+        drop = set(unit)
+        seqs.append([t for i, t in enumerate(ids) if i not in drop])
+    return seqs
+
+
+def pack_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Group consecutive sequence indices so that rows x (longest row) <= ``max_batch_tokens`` (one row at least)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i, n in enumerate(lengths):
+        new_width = max(width, n)
+        if current and new_width * (len(current) + 1) > max_batch_tokens:
+            batches.append(current)
+            current, new_width = [], n
+        current.append(i)
+        width = new_width
+    if current:
+        batches.append(current)
+    return batches
+
+
+@torch.no_grad()
+def mean_target_logprobs(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    targets: Sequence[Sequence[int]],
+    pad_token_id: int,
+    max_batch_tokens: int = 4096,
+) -> np.ndarray:
+    """LP(prompt, target) for each pair (mean teacher-forced log-prob), float64 array.
+
+    Left padding with explicit position ids (0 at each row's first real token), so every target
+    ends at the last column and only the last ``max T`` positions need logits.
+    """
+    device = model_device(model)
+    out = np.empty(len(prompts), dtype=np.float64)
+    lengths = [len(p) + len(t) for p, t in zip(prompts, targets)]
+    for batch in pack_batches(lengths, max_batch_tokens):
+        ids, mask, position_ids = _left_padded([list(prompts[i]) + list(targets[i]) for i in batch], pad_token_id)
+        keep = max(len(targets[i]) for i in batch)
+        logits = model(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=position_ids.to(device),
+            logits_to_keep=keep + 1,
+        ).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # column c predicts token width-keep+c
+        for row, i in enumerate(batch):
+            out[i] = _target_mean(logp[row], keep, targets[i])
+    return out
+
+
+def _left_padded(seqs: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded ids, attention mask and position ids (0 at each row's first real token)."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq) :] = torch.tensor(list(seq))
+        mask[row, width - len(seq) :] = 1
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _target_mean(logp: torch.Tensor, keep: int, target: Sequence[int]) -> float:
+    """Mean log-prob of ``target`` from one row's last ``keep`` target-predicting columns (target right-aligned)."""
+    t = torch.tensor(list(target), device=logp.device)
+    return float(logp[torch.arange(keep - len(t), keep, device=logp.device), t].double().mean())
+
+
+def loo_contributions(
+    model: Any,
+    items: Sequence[tuple[Sequence[int], Sequence[Sequence[int]], Sequence[int]]],
+    pad_token_id: int,
+    max_batch_tokens: int = 4096,
+    progress: bool = False,
+    prefix_cache: bool | None = None,
+) -> list[tuple[float, np.ndarray]]:
+    """``(LP, contributions)`` for each ``(prompt ids, units, target ids)``; contributions[u] = LP - LP(without u)."""
+    from tqdm.auto import tqdm
+
+    results: list[tuple[float, np.ndarray]] = []
+    # Chunks of prompts keep memory bounded while still filling batches across prompts.
+    chunk: list[tuple[Sequence[int], Sequence[Sequence[int]], Sequence[int]]] = []
+    budget = 0
+    bar = tqdm(total=len(items), desc="attribution (loo)", unit="prompt", disable=not progress)
+    for item in list(items) + [None]:  # type: ignore[list-item]
+        if item is not None:
+            chunk.append(item)
+            budget += (len(item[1]) + 1) * (len(item[0]) + len(item[2]))
+        if chunk and (item is None or budget >= 8 * max_batch_tokens):
+            cached = prefix_cache
+            if cached is None:
+                cached = np.mean([len(c[0]) for c in chunk]) >= AUTO_CACHE_MIN_TOKENS
+            run = _loo_chunk_cached if cached else _loo_chunk
+            results.extend(run(model, chunk, pad_token_id, max_batch_tokens))
+            bar.update(len(chunk))
+            chunk, budget = [], 0
+    bar.close()
+    return results
+
+
+def _loo_chunk(model: Any, chunk: Sequence[Any], pad_token_id: int, max_batch_tokens: int) -> list[tuple[float, np.ndarray]]:
+    prompts: list[list[int]] = []
+    targets: list[Sequence[int]] = []
+    counts: list[int] = []
+    for ids, units, target in chunk:
+        seqs = deletion_sequences(ids, units)
+        prompts.extend(seqs)
+        targets.extend([target] * len(seqs))
+        counts.append(len(seqs))
+    lps = mean_target_logprobs(model, prompts, targets, pad_token_id, max_batch_tokens)
+    results = []
+    start = 0
+    for n in counts:
+        full = lps[start]
+        results.append((float(full), full - lps[start + 1 : start + n]))
+        start += n
+    return results
+
+
+@torch.no_grad()
+def _loo_chunk_cached(model: Any, chunk: Sequence[Any], pad_token_id: int, max_batch_tokens: int) -> list[tuple[float, np.ndarray]]:
+    """As ``_loo_chunk``, reusing each full sequence's prefix keys/values for its deletions."""
+    from transformers import DynamicCache
+
+    device = model_device(model)
+    fulls: list[float] = []
+    caches: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+    lengths = [len(ids) + len(t) for ids, _, t in chunk]
+    for batch in pack_batches(lengths, max_batch_tokens):  # full sequences, left-padded like mean_target_logprobs
+        seqs = [list(chunk[i][0]) + list(chunk[i][2]) for i in batch]
+        ids, mask, position_ids = _left_padded(seqs, pad_token_id)
+        keep = max(len(chunk[i][2]) for i in batch)
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=position_ids.to(device),
+                    use_cache=True, logits_to_keep=keep + 1)
+        logp = torch.log_softmax(out.logits[:, :-1].float(), dim=-1)
+        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        width = ids.shape[1]
+        for row, i in enumerate(batch):
+            fulls.append(_target_mean(logp[row], keep, chunk[i][2]))
+            start, n = width - len(seqs[row]), len(chunk[i][0])
+            caches.append([(k[row : row + 1, :, start : start + n - 1], v[row : row + 1, :, start : start + n - 1])
+                           for k, v in layers])
+    rows: list[tuple[int, int, list[int], Sequence[int]]] = []  # (prompt, first recomputed position, suffix, target)
+    for p, (ids, units, target) in enumerate(chunk):
+        for unit in units:
+            # Recompute from one token before the deletion, so the suffix always holds the token
+            # that predicts the first target token (even when the prompt's last unit is deleted).
+            drop, first = set(unit), max(min(unit) - 1, 0)
+            rows.append((p, first, [t for j, t in enumerate(ids) if j >= first and j not in drop], target))
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r][2]) + len(rows[r][3]))
+    deleted = np.empty(len(rows))
+    sizes = [len(rows[r][2]) + len(rows[r][3]) for r in order]
+    for batch in pack_batches(sizes, max_batch_tokens):
+        members = [rows[order[b]] for b in batch]
+        prefix = max(m[1] for m in members)
+        width = max(len(m[2]) + len(m[3]) for m in members)
+        keep = max(len(m[3]) for m in members)
+        ids = torch.full((len(members), width), pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(members), prefix + width), dtype=torch.long)
+        pos = torch.zeros((len(members), width), dtype=torch.long)
+        for row, (p, first, suffix, target) in enumerate(members):
+            seq = suffix + list(target)
+            ids[row, width - len(seq) :] = torch.tensor(seq)
+            mask[row, :first] = 1
+            mask[row, prefix + width - len(seq) :] = 1
+            pos[row, width - len(seq) :] = torch.arange(first, first + len(seq))
+        cache = None
+        if prefix > 0:
+            data = []
+            for layer in range(len(caches[0])):
+                k0 = caches[members[0][0]][layer][0]
+                keys = k0.new_zeros((len(members), k0.shape[1], prefix, k0.shape[3]))
+                values = keys.clone()
+                for row, (p, first, _, _) in enumerate(members):
+                    keys[row, :, :first] = caches[p][layer][0][0, :, :first]
+                    values[row, :, :first] = caches[p][layer][1][0, :, :first]
+                data.append((keys, values))
+            cache = DynamicCache(ddp_cache_data=data)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                       cache=cache, use_cache=cache is not None, logits_to_keep=keep + 1).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        for row, b in enumerate(batch):
+            deleted[order[b]] = _target_mean(logp[row], keep, members[row][3])
+    results, start = [], 0
+    for p, (_, units, _) in enumerate(chunk):
+        results.append((fulls[p], fulls[p] - deleted[start : start + len(units)]))
+        start += len(units)
+    return results
