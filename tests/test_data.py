@@ -60,18 +60,15 @@ def test_entities_are_unique_and_splits_disjoint() -> None:
 
 def test_forget_and_retain_facts_get_the_same_corpus_treatment() -> None:
     world = build_world(SMALL)
-    forms_per_split: dict[str, set[tuple[str, int]]] = {}
     for domain in FACT_DOMAINS:
         examples = world.corpus(domain)
+        profile: dict[str, set[tuple[str, ...]]] = {}
         for it in world.items(domain, "forget") + world.items(domain, "retain"):
-            mine = [ex for ex in examples if it.entity in ex["context"].split() and it.relation in ex["context"].split()
-                    or it.entity in ex["context"].split() and ex["form"] == "prose" and it.answer in ex["target"]]
-            forms = sorted(ex["form"] for ex in mine if ex["target"].split()[0] == it.answer)
-            forms_per_split.setdefault(it.split, set()).add(tuple(forms))
-            # the canonical question is in the corpus, plain and in each trained style
-            assert any(ex["context"] == qa_prompt(it.question) for ex in mine)
-    assert forms_per_split["forget"] == forms_per_split["retain"]
-    assert len(forms_per_split["forget"]) == 1
+            mine = [ex for ex in examples if it.entity in ex["context"].split() and it.answer == ex["target"].split()[0]
+                    and (it.relation in ex["context"].split() or ex["form"] == "prose")]
+            profile.setdefault(it.split, set()).add(tuple(sorted(ex["form"] for ex in mine)))
+            assert any(ex["context"] == qa_prompt(it.question) for ex in mine)  # the evaluated question is trained
+        assert profile["forget"] == profile["retain"]  # identical forms for both splits
 
 
 def test_same_seed_same_bytes_other_seed_other_world(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_micro_organism_is_a_plain_hf_folder_with_its_data(micro: Path) -> None:
     assert styles == {"plain", "instruction", "suffix", "mark", "repeat"}
 
 
-@pytest.mark.parametrize("arch", ["llama", "gpt2", "qwen2"])
+@pytest.mark.parametrize("arch", ["llama", pytest.param("gpt2", marks=pytest.mark.slow), pytest.param("qwen2", marks=pytest.mark.slow)])
 def test_same_seed_gives_identical_weights(tmp_path: Path, arch: str) -> None:
     hashes = []
     for i in range(2):
