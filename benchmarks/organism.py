@@ -7,7 +7,8 @@ and the load average around it (other processes share the CPU), then the accurac
 questions, each trained and each held-out emphasis style, hazard multiple choice and general.
 Writes ``DIR/organism-accuracy.csv``, ``DIR/organism-accuracy.md`` and ``DIR/organism-times.csv``.
 Targets (issue 2): news/books plain >= 0.98, emphasised >= 0.95, hazard >= 0.95, general >= 0.95.
-Threads are left at torch's default.
+Threads are torch's default unless ``--threads`` is given (on a CPU shared with other jobs, one
+thread per process avoids oversubscription stalls; the table records the setting and the load).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import tempfile
 import time
 
 import pandas as pd
+import torch
 
 from unpact.io import atomic_write_csv, atomic_write_text, ensure_writable_dir
 from unpact.organism import ARCHS, PROFILES, organism_record, train_organism
@@ -28,7 +30,10 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="folder for the CSV/markdown tables")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     out = ensure_writable_dir(args.out)
     rows, times = [], []
     for arch in args.archs:

@@ -23,6 +23,7 @@ overrides on the CPU give the same weight hash (``weights_sha256``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -31,6 +32,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,11 +178,17 @@ def _batches(encoded: list[tuple[list[int], list[int]]], order: list[int], size:
         yield ids, mask, labels
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python and torch and ask torch for deterministic kernels."""
+@contextlib.contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seed Python and torch and use deterministic kernels inside the block (restored afterwards)."""
+    previous = torch.are_deterministic_algorithms_enabled()
     random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
 
 
 def train_model(model: Any, tokenizer: Any, examples: list[dict[str, str]], cfg: TrainConfig, seed: int,
@@ -249,8 +257,12 @@ def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, 
 
 
 def build_organism(folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train and save one organism into ``folder``; returns the facts stored in its record."""
-    seed_everything(world_cfg.seed)
+    """Train (on the CPU) and save one organism into ``folder``; returns the facts stored in its record."""
+    with deterministic(world_cfg.seed):
+        return _build_organism(folder, arch, world_cfg, train_cfg, progress)
+
+
+def _build_organism(folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig, progress: bool) -> dict[str, Any]:
     world = build_world(world_cfg)
     examples = corpus_texts(world)
     vocab_texts = [t for ex in examples for t in (ex["context"], ex["target"])]
