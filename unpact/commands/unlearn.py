@@ -67,12 +67,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def methods_table() -> str:
     """Every method: its formula summary, default budget and parameters (type, default, why)."""
-    from unpact.unlearn import METHODS, param_fields, type_name
+    from unpact.unlearn import METHODS, CommonParams, param_fields, type_name
 
-    lines = []
+    def line(name: str, hint: object, default: object, why: str) -> str:
+        shown = list(default) if isinstance(default, tuple) else default
+        return f"    {name} ({type_name(hint)}) = {shown!r}: {why}"
+
+    common = {name: default for name, _, default, _ in param_fields(CommonParams)}
+    lines = ["common parameters (every method; a method may change a default, shown under it):"]
+    lines += [line(*f) for f in param_fields(CommonParams)]
     for name, cls in METHODS.items():
         lines.append(f"{name}: {cls.summary}   [default budget: {cls.default_budget.to_dict()}]")
-        for field_name, hint, default, why in param_fields(cls.Params):
-            shown = list(default) if isinstance(default, tuple) else default
-            lines.append(f"    {field_name} ({type_name(hint)}) = {shown!r}: {why}")
+        lines += [line(*f) for f in param_fields(cls.Params) if f[0] not in common or common[f[0]] != f[2]]
     return "\n".join(lines)

@@ -52,7 +52,9 @@ class Method:
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[CommonParams]] = CommonParams
-    default_budget: ClassVar[Budget] = Budget(steps=60)
+    default_budget: ClassVar[Budget] = Budget(steps=100)
+    """100 steps (~25-50 epochs of a tens-of-items forget set at batch 16): on a memorising test model
+    every method but RMU got forget accuracy <= 0.2 within it; pass ``stop_at`` to stop earlier."""
     needs_reference: ClassVar[bool] = False
     transforms_weights: ClassVar[bool] = False
 
@@ -114,8 +116,8 @@ class NPORetainParams(RetainWeights):
 
 @dataclass(frozen=True)
 class SimNPOParams(RetainWeights):
-    beta: float = param(4.5, "SimNPO's reported setting for TOFU (beta 4.5); larger beta = sharper, length-normalised margin")
-    delta: float = param(0.0, "reward margin; SimNPO reports delta 0 for TOFU")
+    beta: float = param(4.5, "length-normalised margins need a beta of a few units (SimNPO's range), not NPO's 0.1; forget 0.15 in 60 steps on a test model")
+    delta: float = param(0.0, "no extra reward margin (the simplest setting of SimNPO's delta)")
 
 
 IDK_ANSWERS = ("I don't know", "I do not know", "I am not sure", "I have no idea", "no idea", "unknown", "not sure")
@@ -132,15 +134,15 @@ class IdkDPOParams(RetainWeights):
 
 @dataclass(frozen=True)
 class TaskVectorParams(CommonParams):
-    alpha: float = param(1.0, "task-arithmetic negation scale of Ilharco et al. (alpha = 1 subtracts the full task vector)")
+    alpha: float = param(2.0, "alpha 1 (Ilharco et al.) left forget accuracy at 0.65 on a memorising test model: fine-tuning an already memorised set moves little")
 
 
 @dataclass(frozen=True)
 class RMUParams(CommonParams):
-    lr: float = param(1e-3, "only three small MLP matrices train, so a full fine-tuning step size is safe")
+    lr: float = param(1e-2, "only three MLP matrices train; at 1e-3 forget activations barely moved in 100 steps on a test model")
     layer: int | None = param(None, "none = middle block n//2 (WMDP's RMU hooks layer 7 of 32, an early-middle block)")
-    steering_coef: float = param(20.0, "|c*u| must dwarf the organism's layer activations (norm ~5-10 at width 128-256); WMDP used 6.5-300")
-    alpha: float = param(100.0, "retain-activation MSE weight; WMDP used 1200 on 7B, activations here are smaller so less is needed")
+    steering_coef: float = param(20.0, "|c*u| well above a tiny model's per-token activation norm; WMDP used 6.5-300 on 7B models")
+    alpha: float = param(1.0, "retain-activation MSE weight; WMDP used 1200 on 7B, but at 10-100 the forget term never moved here")
     param_regex: str = param("", "empty = MLP output projections of the hooked block and the two before it (WMDP's choice)")
 
 
@@ -334,6 +336,8 @@ class RMU(Method):
     summary = "MSE(h_L(F), c*u) + alpha*MSE(h_L(R), h_L_ref(R))"
     Params = RMUParams
     needs_reference = True
+    default_budget = Budget(steps=150)
+    """150 steps: only three matrices train; on a test model forget accuracy reached 0.25 at step 90 and 0 at 120."""
 
     def setup(self, model: Any, ref: Any | None, tokenizer: Any, generator: torch.Generator) -> str | None:
         p: RMUParams = self.params  # type: ignore[assignment]
