@@ -1,0 +1,212 @@
+"""Registry errors, the training loop (stop rules, determinism, NaN), RMU layer discovery, task arithmetic,
+LoRA export, the cached folder and the CLI."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests.conftest import make_tiny_model
+from unpact.cli import main
+from unpact.data.schema import QAItem, save_items
+from unpact.errors import UsageError
+from unpact.unlearn import METHODS, Budget, TrainingDiverged, build_params, get_method, parse_assignments, unlearn, unlearn_to_dir
+from unpact.unlearn.layers import decoder_layers, default_rmu_modules, middle_layer, select_trainable
+from unpact.unlearn.methods import GA, TaskVector
+
+FORGET = [QAItem(id=f"f{i}", question=q, answer=a, split="forget") for i, (q, a) in enumerate(
+    [("what city was Mira born in ?", "Paris"), ("what job was Tolan father ?", "painter"), ("which prize Veska won ?", "award")])]
+RETAIN = [QAItem(id=f"r{i}", question=q, answer=a, split="retain") for i, (q, a) in enumerate(
+    [("what city was Veska born in ?", "Rome"), ("what job is the writer ?", "writer"), ("which city is Lima ?", "Lima")])]
+FAST = {"eval_every": 2, "batch_size": 2, "retain_batch_size": 2}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    """Tiny models run fastest on one thread; several threads on a shared 2-core machine thrash."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_registry_has_the_ten_methods_with_docstrings() -> None:
+    assert set(METHODS) == {"ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector", "rmu"}
+    for cls in METHODS.values():
+        assert cls.__doc__ and "``" in cls.__doc__ and cls.summary
+
+
+def test_unknown_method_lists_valid_ones() -> None:
+    with pytest.raises(UsageError, match="valid choices: ga, ga_gdr"):
+        get_method("gradient_ascent")
+
+
+def test_unknown_parameter_lists_parameters_and_types() -> None:
+    with pytest.raises(UsageError) as err:
+        build_params(get_method("npo").Params, {"betta": 0.2}, "npo")
+    assert "betta" in str(err.value) and "beta (float)" in str(err.value) and "lr (float)" in str(err.value)
+
+
+@pytest.mark.parametrize("name,value", [("lr", "fast"), ("batch_size", 2.5), ("eval_every", True), ("lr", float("nan"))])
+def test_wrong_type_is_rejected(name: str, value: Any) -> None:
+    with pytest.raises(UsageError, match=name):
+        build_params(get_method("ga").Params, {name: value}, "ga")
+
+
+def test_wrong_type_fails_before_training(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(UsageError, match="steering_coef"):
+        unlearn(model, tok, FORGET, RETAIN, "rmu", {"steering_coef": "big"})
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_parse_assignments_types() -> None:
+    got = parse_assignments(get_method("idk_dpo").Params, ["beta=0.2", "idk_answers=no idea|unknown", "lora_r=8"], "idk_dpo")
+    assert got == {"beta": 0.2, "idk_answers": ("no idea", "unknown"), "lora_r": 8}
+    assert parse_assignments(get_method("rmu").Params, ["layer=none"], "rmu") == {"layer": None}
+    with pytest.raises(UsageError, match="must be int"):
+        parse_assignments(get_method("rmu").Params, ["layer=middle"], "rmu")
+    with pytest.raises(UsageError, match="valid parameters"):
+        parse_assignments(get_method("rmu").Params, ["nope=1"], "rmu")
+
+
+@pytest.mark.parametrize("arch,expected", [
+    ("llama", "model.layers.{}.mlp.down_proj"), ("gpt2", "transformer.h.{}.mlp.c_proj"), ("qwen2", "model.layers.{}.mlp.down_proj")])
+def test_rmu_finds_middle_layer_and_mlp_outputs(arch: str, expected: str) -> None:
+    model = make_tiny_model(arch, 50)
+    name, blocks = decoder_layers(model)
+    assert len(blocks) == 4 and middle_layer(model) == 2
+    modules = default_rmu_modules(model, 2)
+    assert modules == [expected.format(i) for i in (0, 1, 2)]
+    m = get_method("rmu")(build_params(get_method("rmu").Params, {}, "rmu"))
+    regex = m.setup(model, copy.deepcopy(model), None, torch.Generator().manual_seed(0))
+    trainable = select_trainable(model, regex)
+    assert {n.rsplit(".", 1)[0] for n in trainable} == set(modules)
+    # the hook sees the block's output: hidden_states[L + 1]
+    ids = torch.tensor([[1, 5, 6, 7]])
+    hs = model(input_ids=ids, output_hidden_states=True).hidden_states
+    assert torch.allclose(m.acts["model"], hs[3])
+    m.teardown()
+
+
+def test_task_vector_arithmetic(tiny_llama: tuple[Any, Any]) -> None:
+    ref, _ = tiny_llama
+    model = copy.deepcopy(ref)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1)
+    TaskVector(build_params(TaskVector.Params, {"alpha": 2.0}, "task_vector")).finalize(model, ref)
+    for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
+        assert torch.allclose(p, q - 2.0 * 0.1, atol=1e-6), name
+
+
+def _weights(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_same_weights(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    runs = [unlearn(copy.deepcopy(model), tok, FORGET, RETAIN, "npo_gdr", FAST, Budget(steps=3), seed=s, progress=False)
+            for s in (0, 0, 1)]
+    a, b, c = (_weights(r.model) for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    assert runs[0].log.equals(runs[1].log)
+
+
+def test_log_and_record(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    res = unlearn(model, tok, FORGET, RETAIN, "ga_klr", FAST, Budget(epochs=2), progress=False, general_items=RETAIN[:1])
+    # 3 forget items in batches of 2 -> 2 steps per epoch -> 4 steps
+    assert res.record["steps"] == 4 and res.record["stop_reason"] == "budget"
+    assert list(res.log["step"]) == [0, 1, 2, 3, 4]
+    assert res.log["forget_accuracy"].notna().tolist() == [True, False, True, False, True]
+    assert res.log["retain_loss"].iloc[1:].notna().all()
+    assert set(res.record["metrics"]) == {"forget_accuracy", "retain_accuracy", "general_accuracy"}
+
+
+def test_stop_target_is_recorded(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama  # random weights: forget accuracy is 0, so the target is met at the first check
+    res = unlearn(model, tok, FORGET, RETAIN, "ga", FAST, Budget(steps=10), stop_at=0.5, progress=False)
+    assert res.record["stop_reason"] == "target" and res.record["steps"] == 2 and res.record["stop_at"] == 0.5
+
+
+def _model_dir(saved: Path) -> Path:
+    data = saved / "unpact-data"
+    data.mkdir()
+    save_items(data / "toy-forget.jsonl", FORGET)
+    save_items(data / "toy-retain.jsonl", RETAIN)
+    return saved
+
+
+def test_nan_loss_stops_and_writes_nothing(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = _model_dir(saved_tiny_model)
+    monkeypatch.setattr(GA, "forget_term", lambda self, model, ref, batch: model.get_input_embeddings().weight.sum() * float("nan"))
+    out = tmp_path / "out"
+    with pytest.raises(TrainingDiverged, match=r"'ga'.*step 1"):
+        unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=3), out=out, progress=False)
+    assert not out.exists()
+    with pytest.raises(TrainingDiverged):
+        unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=3), progress=False)
+    assert not list((cache_dir / "unlearned").glob("*")) if (cache_dir / "unlearned").exists() else True
+
+
+def test_folder_record_and_cache_hit(saved_tiny_model: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoModelForCausalLM
+
+    base = _model_dir(saved_tiny_model)
+    folder = unlearn_to_dir(base, "toy", "npo", FAST, Budget(steps=2), progress=False)
+    record = json.loads((folder / "unlearning.json").read_text())
+    assert record["method"] == "npo" and record["steps"] == 2 and record["params"]["beta"] == 0.1
+    assert len(record["base_model_hash"]) == 64 and (folder / "unpact-data" / "toy-forget.jsonl").is_file()
+    assert (folder / "unlearning-log.csv").is_file()
+    AutoModelForCausalLM.from_pretrained(folder)
+    monkeypatch.setattr("unpact.unlearn.artifact.unlearn", lambda *a, **k: pytest.fail("retrained a cached configuration"))
+    assert unlearn_to_dir(base, "toy", "npo", FAST, Budget(steps=2), progress=False) == folder
+
+
+def test_lora_exports_a_plain_folder(tiny_llama: tuple[Any, Any], tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model, tok = tiny_llama
+    before = _weights(model)
+    res = unlearn(model, tok, FORGET, RETAIN, "ga", {**FAST, "lora_r": 4, "lr": 1e-2}, Budget(steps=2), progress=False)
+    assert type(res.model).__name__ == "LlamaForCausalLM"
+    res.model.save_pretrained(tmp_path / "m")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    after = _weights(loaded)
+    assert set(after) <= set(before) | {"lm_head.weight"}
+    assert any(not torch.equal(before[k], after[k]) for k in before if k in after)
+
+
+def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["unlearn", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in METHODS:
+        assert f"{name}:" in out
+    assert "steering_coef (float)" in out and "beta (float) = 0.1" in out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--method", "nope"], "valid choices"),
+    (["--method", "npo", "--set", "betta=1"], "valid parameters"),
+    (["--method", "npo", "--set", "beta=high"], "must be float"),
+])
+def test_cli_errors_exit_2(saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+    code = main(["unlearn", "--model", str(saved_tiny_model), "--benchmark", "toy", *argv])
+    assert code == 2 and needle in capsys.readouterr().err
+
+
+def test_cli_runs(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _model_dir(saved_tiny_model)
+    code = main(["unlearn", "--model", str(base), "--benchmark", "toy", "--method", "simnpo", "--steps", "2",
+                 "--set", "eval_every=2", "--out", str(tmp_path / "u")])
+    assert code == 0 and (tmp_path / "u" / "unlearning.json").is_file()
+    assert "2 steps (stop: budget)" in capsys.readouterr().out
+    assert not math.isnan(json.loads((tmp_path / "u" / "unlearning.json").read_text())["metrics"]["forget_accuracy"])

@@ -1,0 +1,126 @@
+"""Unlearn a model folder on one benchmark and save the result as a plain Hugging Face folder, cached.
+
+The folder holds the model and tokenizer, the base model's QA sets (``unpact-data/``, so every
+later analysis finds them), ``unlearning.json`` (method, parameters, budget, steps taken, stop
+reason, final accuracies, base model hash, duration) and ``unlearning-log.csv`` (the per-step
+log). It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
+target, seed): the same configuration a second time returns the existing folder at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, is_complete
+from unpact.data.benchmarks import DATA_FOLDER, available_benchmarks, benchmark_items, copy_benchmark_data
+from unpact.data.schema import QAItem, load_items
+from unpact.errors import UsageError
+from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json
+from unpact.modeling import load_model_and_tokenizer
+from unpact.unlearn.loop import unlearn
+from unpact.unlearn.methods import get_method
+from unpact.unlearn.params import Budget, build_params
+
+RECORD_FILE = "unlearning.json"
+LOG_FILE = "unlearning-log.csv"
+
+
+def folder_hash(folder: str | os.PathLike[str]) -> str:
+    """SHA-256 over the relative paths and bytes of a model folder's files (its QA data excluded)."""
+    root = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and DATA_FOLDER not in p.relative_to(root).parts):
+        digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_hash(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def unlearn_to_dir(
+    base_model_dir: str | os.PathLike[str],
+    benchmark: str,
+    method: str = "npo",
+    params: Mapping[str, Any] | None = None,
+    budget: Budget | None = None,
+    stop_at: float | None = None,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    cache_root: str | os.PathLike[str] | None = None,
+    forget_file: str | os.PathLike[str] | None = None,
+    retain_file: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    bf16: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Unlearn ``benchmark``'s forget split from the model in ``base_model_dir``; return the output folder.
+
+    Forget/retain QA come from the folder's ``unpact-data/<benchmark>-{forget,retain}.jsonl``
+    unless ``forget_file``/``retain_file`` (the QA JSONL schema) are given; the ``general`` test
+    set, when the folder carries one, is evaluated at the end. With ``out`` the result is written
+    there (reused if it already holds this configuration), else into the cache.
+    """
+    cls = get_method(method)
+    p = build_params(cls.Params, params, method)  # errors before anything is loaded
+    budget = budget or cls.default_budget
+    forget = _items(base_model_dir, benchmark, "forget", forget_file)
+    retain = _items(base_model_dir, benchmark, "retain", retain_file)
+    general = benchmark_items(base_model_dir, "general", "test") if "general" in available_benchmarks(base_model_dir) else []
+    config = {
+        "base_model_hash": folder_hash(base_model_dir),
+        "benchmark": benchmark,
+        "forget_file_hash": file_hash(forget_file) if forget_file else None,
+        "retain_file_hash": file_hash(retain_file) if retain_file else None,
+        "method": method,
+        "params": asdict(p),
+        "budget": budget.to_dict(),
+        "stop_at": stop_at,
+        "seed": seed,
+        "bf16": bf16,
+    }
+
+    def build(tmp: Path) -> dict[str, Any]:
+        model, tokenizer = load_model_and_tokenizer(base_model_dir, device="cpu")
+        result = unlearn(model, tokenizer, forget, retain, method, asdict(p), budget, stop_at, seed,
+                         general_items=general, device=device, bf16=bf16, progress=progress)
+        result.model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        copy_benchmark_data(base_model_dir, tmp)
+        record = {**result.record, "benchmark": benchmark, "base_model": str(Path(base_model_dir).resolve()),
+                  "base_model_hash": config["base_model_hash"]}
+        atomic_write_json(tmp / RECORD_FILE, record)
+        atomic_write_csv(tmp / LOG_FILE, result.log)
+        return {"record": record}
+
+    if out is None:
+        return cached_artifact("unlearned", f"{benchmark}-{method}", config, build, root=cache_root)
+    target = Path(out)
+    if is_complete(target):
+        previous = artifact_record(target)
+        if config_hash(previous.get("config", {})) == config_hash(config):
+            return target
+        if previous.get("kind") != "unlearned":
+            raise UsageError(f"{str(target)!r} holds another kind of artifact; choose another --out")
+    elif target.exists() and any(target.iterdir()):
+        raise UsageError(f"{str(target)!r} exists and is not an unlearned model folder; refusing to overwrite it")
+    with atomic_directory(target) as tmp:
+        extra = build(tmp)
+        atomic_write_json(tmp / DONE_MARKER, {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": config, **extra})
+    return target
+
+
+def read_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``unlearning.json`` record of an unlearned model folder."""
+    return artifact_record(folder)["record"]
+
+
+def _items(base: str | os.PathLike[str], benchmark: str, split: str, file: str | os.PathLike[str] | None) -> list[QAItem]:
+    return load_items(file) if file else benchmark_items(base, benchmark, split)

@@ -1,0 +1,105 @@
+"""Training examples for unlearning: QA items as (prompt, target) with the loss on answer tokens only.
+
+A QA item becomes ``qa_prompt(question)`` + ``qa_target(answer)`` encoded exactly as evaluation
+encodes them (``unpact.scoring.encode_prompt`` / ``encode_target``), so the tokens trained on are
+the tokens scored. Labels are ``-100`` (ignored) on prompt and padding positions. A plain text
+(e.g. a corpus sentence about a forget entity) becomes an example with the loss on every token
+after the tokenizer's special prefix.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from unpact.data.schema import QAItem
+from unpact.prompts import qa_prompt, qa_target
+from unpact.scoring import check_fits, encode_prompt, encode_target
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training sequence: ``ids``, the index where the loss starts, and its prompt/target texts."""
+
+    ids: tuple[int, ...]
+    start: int
+    prompt: str
+    target: str
+
+
+@dataclass
+class Batch:
+    """Right-padded tensors of a list of examples; ``labels`` is ``-100`` outside the answer tokens."""
+
+    examples: list[Example]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.examples, self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
+
+
+def encode_pair(model: Any, tokenizer: Any, prompt: str, target: str) -> Example:
+    """Encode a (prompt, target) pair; the loss covers the target tokens."""
+    p = encode_prompt(tokenizer, prompt)[0]
+    t = encode_target(tokenizer, target)
+    check_fits(model, len(p), len(t))
+    return Example(tuple(p + t), len(p), prompt, target)
+
+
+def encode_item(model: Any, tokenizer: Any, item: QAItem) -> Example:
+    """A QA item in the shared template (multiple-choice items train on their gold option text)."""
+    return encode_pair(model, tokenizer, qa_prompt(item.question), qa_target(item.answer))
+
+
+def encode_text(model: Any, tokenizer: Any, text: str) -> Example:
+    """A plain text; the loss covers every token after the tokenizer's leading special tokens."""
+    ids, special = encode_prompt(tokenizer, text)
+    start = next((i for i, s in enumerate(special) if not s), len(ids))
+    start = max(start, 1)  # the first token has no prediction
+    check_fits(model, 0, len(ids))
+    return Example(tuple(ids), start, "", text)
+
+
+def collate(examples: Sequence[Example], pad_token_id: int) -> Batch:
+    """Right-pad ``examples`` into a batch; padded positions are masked and never in the loss."""
+    width = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    for row, e in enumerate(examples):
+        seq = torch.tensor(e.ids, dtype=torch.long)
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+        labels[row, e.start : len(seq)] = seq[e.start :]
+    return Batch(list(examples), ids, mask, labels)
+
+
+class BatchStream:
+    """Endless seeded batches from a fixed list of examples: reshuffled every epoch, last partial batch kept."""
+
+    def __init__(self, examples: Sequence[Example], batch_size: int, pad_token_id: int, generator: torch.Generator):
+        if not examples:
+            raise ValueError("no examples to batch")
+        self.examples = list(examples)
+        self.batch_size = min(batch_size, len(self.examples))
+        self.pad = pad_token_id
+        self.generator = generator
+        self._order: list[int] = []
+        self.epoch = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.examples) // self.batch_size)
+
+    def next(self) -> Batch:
+        if not self._order:
+            self._order = torch.randperm(len(self.examples), generator=self.generator).tolist()
+            self.epoch += 1
+        take, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
+        return collate([self.examples[i] for i in take], self.pad)
