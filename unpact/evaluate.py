@@ -9,18 +9,16 @@ Each item also gets its answer probability ``exp(LP(x, gold))`` (TOFU/MUSE conve
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from unpact.data.schema import QAItem
-from unpact.metrics import exact_match
+from unpact.metrics import Judge, get_judge
 from unpact.prompts import qa_prompt, qa_target
-from unpact.scoring import answer_logprobs, greedy_answers
+from unpact.scoring import answer_logprobs, first_token_top1, greedy_answers
 from unpact.stats import wilson_interval
-
-Judge = Callable[[str, str], bool]
 
 
 def evaluate_items(
@@ -28,19 +26,27 @@ def evaluate_items(
     tokenizer: Any,
     items: Sequence[QAItem],
     questions: Sequence[str] | None = None,
-    judge: Judge = exact_match,
+    judge: str | Judge = "exact",
     max_new_tokens: int = 8,
     batch_size: int = 64,
 ) -> pd.DataFrame:
-    """One row per item: ``id, domain, split, question, gold, prediction, correct, answer_prob``.
+    """One row per item: ``id, domain, split, question, gold, prediction, correct, answer_prob, first_token_top1``.
 
+    ``answer_prob`` = exp(LP(x, gold)); ``first_token_top1``: the gold answer's first token is the
+    model's top-1 next token (higher is better for both).
+
+    ``judge``: a name in ``unpact.metrics.JUDGES`` (default ``exact``: normalised exact match) or a
+    callable ``(prediction, gold) -> bool`` (plug in your own, e.g. an LLM judge).
     ``questions`` replaces the question texts (e.g. emphasised forms) while gold answers stay.
     """
+    judge_fn = get_judge(judge)
     shown = list(questions) if questions is not None else [it.question for it in items]
     if len(shown) != len(items):
         raise ValueError(f"{len(items)} items but {len(shown)} questions")
     prompts = [qa_prompt(q) for q in shown]
-    gold_lp = answer_logprobs(model, tokenizer, prompts, [qa_target(it.answer) for it in items], batch_size)
+    gold_targets = [qa_target(it.answer) for it in items]
+    gold_lp = answer_logprobs(model, tokenizer, prompts, gold_targets, batch_size)
+    top1 = first_token_top1(model, tokenizer, prompts, gold_targets, batch_size)
     predictions: list[str] = [""] * len(items)
     open_idx = [i for i, it in enumerate(items) if not it.is_multiple_choice]
     if open_idx:
@@ -58,11 +64,11 @@ def evaluate_items(
         for i in mc_idx:
             predictions[i] = best[i][1]
     rows = []
-    for it, q, pred, lp in zip(items, shown, predictions, gold_lp):
-        correct = pred == it.answer if it.is_multiple_choice else bool(judge(pred, it.answer))
+    for it, q, pred, lp, first in zip(items, shown, predictions, gold_lp, top1):
+        correct = pred == it.answer if it.is_multiple_choice else bool(judge_fn(pred, it.answer))
         rows.append(
             dict(id=it.id, domain=it.domain, split=it.split, question=q, gold=it.answer, prediction=pred,
-                 correct=correct, answer_prob=math.exp(lp))
+                 correct=correct, answer_prob=math.exp(lp), first_token_top1=first)
         )
     return pd.DataFrame(rows)
 

@@ -14,6 +14,9 @@ from typing import Any
 
 PROMPT_PREFIX = "Question: "
 PROMPT_SUFFIX = "\nAnswer:"
+# The same template as a format string, for ``Attributor.attribute(..., template=QA_TEMPLATE)``:
+# only the question inside it is attributed.
+QA_TEMPLATE = PROMPT_PREFIX + "{}" + PROMPT_SUFFIX
 
 
 def qa_prompt(question: str) -> str:

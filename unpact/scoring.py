@@ -115,6 +115,33 @@ def answer_logprobs(
 
 
 @torch.no_grad()
+def first_token_top1(
+    model: Any, tokenizer: Any, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 64
+) -> list[bool]:
+    """Whether the first token of each target is the model's top-1 next token after its prompt.
+
+    The paper's "correct answer back at top-1" check at the answer's first token.
+    """
+    device = model_device(model)
+    pad = pad_id(tokenizer)
+    out: list[bool] = []
+    for start in range(0, len(prompts), batch_size):
+        encoded = [encode_prompt(tokenizer, p)[0] for p in prompts[start : start + batch_size]]
+        firsts = [encode_target(tokenizer, t)[0] for t in targets[start : start + batch_size]]
+        width = max(len(e) for e in encoded)
+        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e)] = torch.tensor(e)
+            mask[row, : len(e)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        last = torch.tensor([len(e) - 1 for e in encoded], device=logits.device)
+        top = logits[torch.arange(len(encoded), device=logits.device), last].argmax(-1).tolist()
+        out.extend(t == f for t, f in zip(top, firsts))
+    return out
+
+
+@torch.no_grad()
 def greedy_answers(
     model: Any,
     tokenizer: Any,

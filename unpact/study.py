@@ -1,0 +1,228 @@
+"""The paper's experimental grid on one base model: unlearn, evaluate, attribute and emphasise.
+
+A ``Study`` ties the package together for the notebooks (and for users' own models):
+
+1. the **base model**: the organism (``unpact.organism.train_organism``), or any causal LM folder
+   that carries QA sets (``unpact-data/``) or is given QA files;
+2. one **unlearned model** per (method, benchmark): ``unpact.unlearn.unlearn_to_dir`` (cached),
+   or the user's own checkpoints;
+3. **outcomes**: greedy correctness of the base and unlearned models on the benchmark's
+   ``forget`` and ``retain`` items and on the ``general`` items (plain questions);
+4. **contributions**: unPact's leave-one-word-out map of the gold answer on every item, before
+   and after unlearning, with the base model's KeyTokens;
+5. **emphasis**: every forget question re-asked to the unlearned model with words emphasised in
+   each style, the words coming from each token source: ``base_key`` (KeyTokens of the base
+   model), ``unlearned_key`` (KeyTokens of the unlearned model: an attacker without the original),
+   ``gold_keywords`` and the ``control`` (as many random non-key content words of the question).
+
+The frames use ``domain`` for the *unlearned benchmark* and ``split`` in {forget, retain,
+general}, the layout ``unpact.findings`` expects. Models are cached on disk; frames are cheap to
+recompute and cached in memory for the life of the ``Study``.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from unpact.attribution import Attributor, AttributionResult
+from unpact.attribution.keytokens import key_mask
+from unpact.attribution.tracking import unit_changes
+from unpact.data.benchmarks import benchmark_items
+from unpact.data.schema import QAItem
+from unpact.emphasis import EMPHASIS_STYLES, emphasize
+from unpact.errors import UsageError, check_choice
+from unpact.evaluate import evaluate_items
+from unpact.findings.assemble import contribution_frame, outcome_frame, recovery_frame
+from unpact.findings.recovery import TOKEN_SOURCES
+from unpact.findings.tokens import control_tokens
+from unpact.modeling import load_model_and_tokenizer
+from unpact.prompts import QA_TEMPLATE, qa_target
+
+PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """KeyToken rule (``unpact.attribution.keytokens.key_mask``); the paper never ablated its thresholds."""
+
+    top_k: int | None = 2
+    alpha: float | None = None
+    min_contribution: float | None = None
+
+    def mask(self, contributions: np.ndarray) -> np.ndarray:
+        return key_mask(contributions, top_k=self.top_k, alpha=self.alpha, min_contribution=self.min_contribution)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "alpha": self.alpha, "min_contribution": self.min_contribution}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything a study depends on; each field is a parameter of the notebooks."""
+
+    arch: str = "llama"
+    organism_profile: str = "quick"
+    seed: int = 0
+    base_model: str | None = None
+    methods: tuple[str, ...] = PAPER_METHODS
+    domains: tuple[str, ...] = ("news", "books", "hazard")
+    method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    unlearned_models: Mapping[str, str] = field(default_factory=dict)
+    steps: int | None = None
+    stop_at: float | None = None
+    attribution_method: str = "loo"
+    key_rule: KeyRule = KeyRule()
+    styles: tuple[str, ...] = tuple(EMPHASIS_STYLES)
+    sources: tuple[str, ...] = TOKEN_SOURCES
+    general: tuple[str, str] = ("general", "test")
+    cache_root: str | None = None
+
+    def __post_init__(self) -> None:
+        for style in self.styles:
+            check_choice("emphasis style", style, EMPHASIS_STYLES)
+        for source in self.sources:
+            check_choice("token source", source, TOKEN_SOURCES)
+        if self.seed < 0:
+            raise UsageError(f"seed must be >= 0, got {self.seed}")
+
+    def with_(self, **changes: Any) -> StudyConfig:
+        return replace(self, **changes)
+
+
+class Study:
+    """Lazily computed frames of one grid (see the module docstring); one object per configuration."""
+
+    def __init__(self, config: StudyConfig | None = None, **overrides: Any) -> None:
+        self.config = (config or StudyConfig()).with_(**overrides) if overrides else (config or StudyConfig())
+
+    # -- models -----------------------------------------------------------------------------
+    @functools.cached_property
+    def base_dir(self) -> Path:
+        cfg = self.config
+        if cfg.base_model:
+            return Path(cfg.base_model)
+        from unpact.organism import train_organism
+
+        return train_organism(cfg.arch, cfg.organism_profile, cfg.seed, cache_root=cfg.cache_root)
+
+    def unlearned_dir(self, method: str, domain: str) -> Path:
+        """The unlearned model of ``method`` on ``domain``: the user's checkpoint if given, else trained (cached)."""
+        given = self.config.unlearned_models.get(f"{method}/{domain}")
+        if given:
+            return Path(given)
+        from unpact.unlearn import unlearn_to_dir
+        from unpact.unlearn.params import Budget
+
+        cfg = self.config
+        budget = Budget(steps=cfg.steps) if cfg.steps is not None else None
+        return unlearn_to_dir(self.base_dir, domain, method, params=cfg.method_params.get(method), budget=budget,
+                              stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root)
+
+    @functools.lru_cache(maxsize=4)
+    def load(self, folder: Path) -> tuple[Any, Any]:
+        return load_model_and_tokenizer(folder)
+
+    # -- items ------------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=None)
+    def items(self, domain: str) -> tuple[QAItem, ...]:
+        """Forget and retain items of ``domain`` and the general items, with ``domain``/``split`` relabelled."""
+        bench, split = self.config.general
+        parts = [(s, benchmark_items(self.base_dir, domain, s)) for s in ("forget", "retain")]
+        parts.append(("general", benchmark_items(self.base_dir, bench, split)))
+        return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its)
+
+    def forget_items(self, domain: str) -> list[QAItem]:
+        return [it for it in self.items(domain) if it.split == "forget"]
+
+    # -- frames -----------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=None)
+    def evaluation(self, folder: Path, domain: str) -> pd.DataFrame:
+        """Per-item evaluation (plain questions) of the model in ``folder`` on the items of ``domain``."""
+        model, tok = self.load(folder)
+        return evaluate_items(model, tok, list(self.items(domain)))
+
+    def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
+        """The forget items re-asked in every (style, source), evaluated in one batched call."""
+        model, tok = self.load(folder)
+        forget = self.forget_items(domain)
+        keys = [(style, source) for style in self.config.styles for source in self.config.sources]
+        questions = [q for style, source in keys for q in self.emphasized_questions(domain, method, style, source)]
+        frame = evaluate_items(model, tok, forget * len(keys), questions=questions)
+        n = len(forget)
+        return {key: frame.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, key in enumerate(keys)}
+
+    @functools.lru_cache(maxsize=None)
+    def attribution(self, folder: Path, domain: str) -> AttributionResult:
+        """unPact contributions (gold answer, question words only) of every item of ``domain``."""
+        model, tok = self.load(folder)
+        items = self.items(domain)
+        attributor = Attributor(model, tok, method=self.config.attribution_method, granularity="word", progress=False)
+        return attributor.attribute([it.question for it in items], [qa_target(it.answer) for it in items],
+                                    template=QA_TEMPLATE)
+
+    def key_words(self, result: AttributionResult, index: int) -> list[str]:
+        """The KeyToken words of prompt ``index`` in ``result``, in question order."""
+        pa = result[index]
+        return [u.strip() for u, k in zip(pa.units, self.config.key_rule.mask(pa.contributions)) if k and u.strip()]
+
+    def emphasis_words(self, domain: str, method: str, source: str) -> list[list[str]]:
+        """For each forget item of ``domain``: the words to emphasise from ``source``."""
+        forget = self.forget_items(domain)
+        first = [it.split for it in self.items(domain)].index("forget")
+        base = self.attribution(self.base_dir, domain)
+        if source == "base_key":
+            return [self.key_words(base, first + i) for i in range(len(forget))]
+        if source == "unlearned_key":
+            after = self.attribution(self.unlearned_dir(method, domain), domain)
+            return [self.key_words(after, first + i) for i in range(len(forget))]
+        if source == "gold_keywords":
+            return [list(it.keywords or []) for it in forget]
+        rng = np.random.default_rng([self.config.seed, len(domain), sum(map(ord, method))])
+        return [control_tokens(it.question.split(), self.key_words(base, first + i), rng) for i, it in enumerate(forget)]
+
+    @functools.lru_cache(maxsize=None)
+    def emphasized_questions(self, domain: str, method: str, style: str, source: str) -> tuple[str, ...]:
+        words = self.emphasis_words(domain, method, source)
+        return tuple(emphasize(it.question, w, style) for it, w in zip(self.forget_items(domain), words))
+
+    # -- the findings' inputs ---------------------------------------------------------------
+    def grid(self) -> list[tuple[str, str]]:
+        return [(m, d) for d in self.config.domains for m in self.config.methods]
+
+    def outcomes(self) -> pd.DataFrame:
+        """``item_id, method, domain, split, base_correct, unlearned_correct`` for the whole grid."""
+        parts = []
+        for method, domain in tqdm(self.grid(), desc="outcomes", leave=False):
+            base = self.evaluation(self.base_dir, domain)
+            parts.append(outcome_frame(base, {method: self.evaluation(self.unlearned_dir(method, domain), domain)}))
+        return pd.concat(parts, ignore_index=True)
+
+    def contributions(self) -> pd.DataFrame:
+        """Per-word contributions before/after unlearning with base KeyTokens, for the whole grid."""
+        parts = []
+        for method, domain in tqdm(self.grid(), desc="contributions", leave=False):
+            before = self.attribution(self.base_dir, domain)
+            after = self.attribution(self.unlearned_dir(method, domain), domain)
+            changes = unit_changes(before, after, **self.config.key_rule.as_kwargs())
+            parts.append(contribution_frame(changes, list(self.items(domain)), method))
+        return pd.concat(parts, ignore_index=True)
+
+    def recovery(self) -> pd.DataFrame:
+        """The recovery input (``unpact.findings.recovery``) for every method, domain, style and source."""
+        parts = []
+        for method, domain in tqdm(self.grid(), desc="emphasis", leave=False):
+            folder = self.unlearned_dir(method, domain)
+            emphasized = self.emphasis_evaluation(folder, domain, method)
+            base = self.evaluation(self.base_dir, domain)
+            unlearned = self.evaluation(folder, domain)
+            forget_ids = {it.id for it in self.forget_items(domain)}
+            parts.append(recovery_frame(base[base["id"].isin(forget_ids)], unlearned[unlearned["id"].isin(forget_ids)],
+                                        emphasized, method).assign(domain=domain))
+        return pd.concat(parts, ignore_index=True)
