@@ -226,3 +226,30 @@ class Study:
             parts.append(recovery_frame(base[base["id"].isin(forget_ids)], unlearned[unlearned["id"].isin(forget_ids)],
                                         emphasized, method).assign(domain=domain))
         return pd.concat(parts, ignore_index=True)
+
+
+def make_studies(archs: Sequence[str], seeds: Sequence[int], **config: Any) -> list[Study]:
+    """One ``Study`` per (architecture, seed) with the other ``StudyConfig`` fields shared."""
+    if not archs or not seeds:
+        raise UsageError("give at least one architecture and one seed")
+    return [Study(StudyConfig(arch=a, seed=int(s), **config)) for a in archs for s in seeds]
+
+
+def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:
+    """Concatenate ``study.<what>()`` over studies, adding ``arch``/``seed`` and making ``item_id``
+    unique per organism (``arch/seed/id``), so pooled statistics treat each organism's item as its own."""
+    check_choice("study frame", what, ("outcomes", "contributions", "recovery"))
+    parts = []
+    for s in studies:
+        frame = getattr(s, what)()
+        tag = f"{s.config.arch}/{s.config.seed}/"
+        parts.append(frame.assign(arch=s.config.arch, seed=s.config.seed, item_id=tag + frame["item_id"].astype(str)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def pool(frame: pd.DataFrame, over: Sequence[str] = ("method", "domain")) -> pd.DataFrame:
+    """Pool a findings frame over ``over`` (labelled ``all``), keeping each (method, domain, item) a distinct item."""
+    key = frame["item_id"].astype(str)
+    for col in over:
+        key = frame[col].astype(str) + "/" + key
+    return frame.assign(item_id=key, **{col: "all" for col in over})

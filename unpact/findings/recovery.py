@@ -167,7 +167,7 @@ def combine_styles(frame: pd.DataFrame, name: str = "any", styles: Sequence[str]
     by default), ``answer_prob_emphasized`` = max over them. Compare with single styles knowing
     that "any of k tries" is easier to pass.
     """
-    full, _ = _validate_recovery(frame, ["style", "source"])
+    full, _ = _validate_recovery(frame, RECOVERY_GROUPS)
     data = full
     if name in set(data["style"]):
         raise UsageError(f"combine_styles: style name {name!r} already used in the frame")

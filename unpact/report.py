@@ -1,0 +1,62 @@
+"""What a notebook leaves behind: tidy CSV tables, a JSON of key numbers and the finding's summary.
+
+Every file is written atomically into the notebook's ``out_dir`` so a book page, a test or a
+user's script can read results without parsing the notebook. ``summary.json`` follows the schema
+of ``unpact.book.pages`` (finding, verdict, headline with value, CI and n).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from unpact.io import atomic_write_csv, atomic_write_json, ensure_writable_dir
+
+
+def write_results(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFrame],
+                  numbers: Mapping[str, Any] | None = None, parameters: Mapping[str, Any] | None = None) -> Path:
+    """Write ``<name>.csv`` per table, ``numbers.json`` and ``parameters.json``; return the folder."""
+    folder = ensure_writable_dir(out_dir, what="results folder")
+    for name, frame in tables.items():
+        atomic_write_csv(folder / f"{name}.csv", frame)
+    if numbers is not None:
+        atomic_write_json(folder / "numbers.json", _finite(numbers))
+    if parameters is not None:
+        atomic_write_json(folder / "parameters.json", dict(parameters))
+    return folder
+
+
+def write_summary(out_dir: str | os.PathLike[str], finding: str, verdict: str, headline: Mapping[str, Any],
+                  detail: str = "", rule: str = "") -> Path:
+    """Write the finding's ``summary.json`` for the book's status table."""
+    folder = ensure_writable_dir(out_dir, what="results folder")
+    summary = {"finding": finding, "verdict": verdict, "headline": _finite(dict(headline)), "detail": detail, "rule": rule}
+    return atomic_write_json(folder / "summary.json", summary)
+
+
+def headline(name: str, row: Mapping[str, Any] | pd.Series, value: str = "rate", n: str = "n", direction: str = "") -> dict[str, Any]:
+    """A headline number from a summary row with ``ci_low``/``ci_high`` columns."""
+    return {"name": name, "value": float(row[value]), "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
+            "n": int(row[n]), "direction": direction}
+
+
+def fmt_ci(value: float, low: float, high: float, digits: int = 2) -> str:
+    """``0.41 [0.35, 0.47]`` (``n/a`` for missing values)."""
+    def f(x: float) -> str:
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+    return f"{f(value)} [{f(low)}, {f(high)}]"
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf by None so the JSON is standard."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
