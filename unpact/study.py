@@ -71,6 +71,7 @@ class StudyConfig:
     organism_profile: str = "quick"
     seed: int = 0
     base_model: str | None = None
+    organism_overrides: Mapping[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = PAPER_METHODS
     domains: tuple[str, ...] = ("news", "books", "hazard")
     method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -110,7 +111,8 @@ class Study:
             return Path(cfg.base_model)
         from unpact.organism import train_organism
 
-        return train_organism(cfg.arch, cfg.organism_profile, cfg.seed, cache_root=cfg.cache_root)
+        return train_organism(cfg.arch, cfg.organism_profile, cfg.seed, cache_root=cfg.cache_root,
+                              **dict(cfg.organism_overrides))
 
     def unlearned_dir(self, method: str, domain: str) -> Path:
         """The unlearned model of ``method`` on ``domain``: the user's checkpoint if given, else trained (cached)."""
