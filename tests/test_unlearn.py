@@ -210,3 +210,20 @@ def test_cli_runs(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, capsy
     assert code == 0 and (tmp_path / "u" / "unlearning.json").is_file()
     assert "2 steps (stop: budget)" in capsys.readouterr().out
     assert not math.isnan(json.loads((tmp_path / "u" / "unlearning.json").read_text())["metrics"]["forget_accuracy"])
+
+
+def test_forget_texts_join_the_forget_examples(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    res = unlearn(model, tok, FORGET, RETAIN, "ga", FAST, Budget(steps=1), forget_texts=["Mira was born in Paris ."], progress=False)
+    assert res.record["n_forget_texts"] == 1 and res.record["n_forget"] == 3
+    with pytest.raises(UsageError, match="plain forget texts"):
+        unlearn(model, tok, FORGET, RETAIN, "idk_dpo", FAST, Budget(steps=1), forget_texts=["Mira ."], progress=False)
+
+
+def test_cli_own_jsonl_files(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    save_items(tmp_path / "f.jsonl", FORGET)
+    save_items(tmp_path / "r.jsonl", RETAIN)
+    code = main(["unlearn", "--model", str(saved_tiny_model), "--forget", str(tmp_path / "f.jsonl"), "--retain",
+                 str(tmp_path / "r.jsonl"), "--method", "ga", "--steps", "1", "--out", str(tmp_path / "u")])
+    record = json.loads((tmp_path / "u" / "unlearning.json").read_text())
+    assert code == 0 and record["n_forget"] == 3 and record["n_retain"] == 3
