@@ -92,9 +92,7 @@ def unlearn(
     retain_stream = BatchStream(retain_ex, p.retain_batch_size, pad, generator)
     total = budget.total_steps(forget_stream.steps_per_epoch)
 
-    from accelerate import Accelerator
-
-    accelerator = Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
+    accelerator = _accelerator(device, bf16)
     try:
         regex = m.setup(model, ref, tokenizer, generator)
         train_model = _trainable_model(model, regex, p.lora_r, p.lora_alpha)
@@ -198,6 +196,20 @@ def _wants_cpu(device: str | None) -> bool:
     if device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {device!r}; valid choices: auto, cpu, cuda")
     return device == "cpu"
+
+
+def _accelerator(device: str | None, bf16: bool) -> Any:
+    """An ``Accelerator`` for this run. In a single process (no ``accelerate launch``) accelerate's
+    process-wide state is cleared first, so that runs with different device/precision settings can
+    follow each other in one session (accelerate otherwise refuses a changed setting)."""
+    import os
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
 
 
 def _frozen_copy(model: Any) -> Any:
