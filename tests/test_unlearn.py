@@ -154,7 +154,8 @@ def test_nan_loss_stops_and_writes_nothing(saved_tiny_model: Path, cache_dir: Pa
     assert not out.exists()
     with pytest.raises(TrainingDiverged):
         unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=3), progress=False)
-    assert not list((cache_dir / "unlearned").glob("*")) if (cache_dir / "unlearned").exists() else True
+    kind_dir = cache_dir / "unlearned"
+    assert not kind_dir.exists() or not any(kind_dir.iterdir())
 
 
 def test_folder_record_and_cache_hit(saved_tiny_model: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,3 +228,17 @@ def test_cli_own_jsonl_files(saved_tiny_model: Path, cache_dir: Path, tmp_path: 
                  str(tmp_path / "r.jsonl"), "--method", "ga", "--steps", "1", "--out", str(tmp_path / "u")])
     record = json.loads((tmp_path / "u" / "unlearning.json").read_text())
     assert code == 0 and record["n_forget"] == 3 and record["n_retain"] == 3
+
+
+def test_out_folder_is_reused_and_foreign_folders_are_kept(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    base = _model_dir(saved_tiny_model)
+    out = unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=1), out=tmp_path / "u", progress=False)
+    stamp = (out / "unlearning.json").stat().st_mtime_ns
+    assert unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=1), out=out, progress=False) == out
+    assert (out / "unlearning.json").stat().st_mtime_ns == stamp
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(UsageError, match="refusing to overwrite"):
+        unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=1), out=foreign, progress=False)
+    assert (foreign / "notes.txt").read_text() == "keep me"
