@@ -52,7 +52,8 @@ def test_unknown_parameter_lists_parameters_and_types() -> None:
     assert "betta" in str(err.value) and "beta (float)" in str(err.value) and "lr (float)" in str(err.value)
 
 
-@pytest.mark.parametrize("name,value", [("lr", "fast"), ("batch_size", 2.5), ("eval_every", True), ("lr", float("nan"))])
+@pytest.mark.parametrize("name,value", [("lr", "fast"), ("batch_size", 2.5), ("eval_every", True), ("lr", float("nan")),
+                                        ("eval_every", 0), ("lr", -1.0)])
 def test_wrong_type_is_rejected(name: str, value: Any) -> None:
     with pytest.raises(UsageError, match=name):
         build_params(get_method("ga").Params, {name: value}, "ga")

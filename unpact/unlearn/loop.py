@@ -128,7 +128,7 @@ def unlearn(
             if not math.isfinite(value):
                 raise TrainingDiverged(
                     f"method {method!r}: loss became {value} at step {step}; nothing was written "
-                    "(lower lr, raise max_grad_norm clipping, or shorten the budget)"
+                    "(try a lower lr or max_grad_norm, or a shorter budget)"
                 )
             accelerator.backward(terms["loss"])
             grad_norm = accelerator.clip_grad_norm_(train_model.parameters(), p.max_grad_norm)
@@ -221,8 +221,6 @@ def _frozen_copy(model: Any) -> Any:
 
 def _trainable_model(model: Any, regex: str | None, lora_r: int, lora_alpha: float) -> Any:
     """Select trainable parameters (``regex``; ``None`` = all) or wrap with LoRA adapters on them."""
-    if lora_r < 0:
-        raise UsageError(f"lora_r must be >= 0, got {lora_r}")
     if lora_r == 0:
         if regex is None:
             for q in model.parameters():
