@@ -243,3 +243,12 @@ def test_out_folder_is_reused_and_foreign_folders_are_kept(saved_tiny_model: Pat
     with pytest.raises(UsageError, match="refusing to overwrite"):
         unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=1), out=foreign, progress=False)
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("method", ["npo_klr", "rmu"])
+def test_loop_runs_on_every_architecture(tiny_model: tuple[Any, Any], method: str) -> None:
+    model, tok = tiny_model
+    before = _weights(model)
+    res = unlearn(model, tok, FORGET, RETAIN, method, FAST, Budget(steps=2), progress=False)
+    after = _weights(res.model)
+    assert res.record["steps"] == 2 and any(not torch.equal(before[k], after[k]) for k in before)
