@@ -4,6 +4,20 @@
 trains in memory; ``unlearn_to_dir(base_model_dir, benchmark, method, ...)`` writes a cached,
 plain Hugging Face folder with a JSON record. ``METHODS`` maps names to classes; each class's
 docstring gives its loss formula and source, its ``Params`` dataclass the typed defaults.
+
+Data conventions (each a documented choice):
+
+- forget examples are the forget QA items as ``qa_prompt(question)`` + ``qa_target(answer)``
+  with the loss on the answer tokens only (the tokens evaluation scores); plain texts (e.g.
+  corpus sentences about the forget entities) may be added with ``forget_texts`` (loss on all
+  tokens). Multiple-choice items train on their gold option text.
+- retain examples are the retain QA items (``retain_with_general=True`` adds general items).
+- ``idk_dpo`` prefers a fixed refusal answer per question; only refusals the tokenizer writes
+  without unknown tokens are used (a word-level organism may lack the words: then pass
+  ``idk_answers`` made of words it knows).
+- accuracy during training: the first ``eval_items`` forget/retain items, every ``eval_every``
+  steps (greedy exact match; multiple choice by option likelihood); final metrics use all items.
+- defaults were set on a small memorising test model (not the organism), see ``unpact unlearn --list``.
 """
 from __future__ import annotations
 

@@ -92,9 +92,7 @@ def unlearn(
     retain_stream = BatchStream(retain_ex, p.retain_batch_size, pad, generator)
     total = budget.total_steps(forget_stream.steps_per_epoch)
 
-    from accelerate import Accelerator
-
-    accelerator = Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
+    accelerator = _accelerator(device, bf16)
     try:
         regex = m.setup(model, ref, tokenizer, generator)
         train_model = _trainable_model(model, regex, p.lora_r, p.lora_alpha)
@@ -130,7 +128,7 @@ def unlearn(
             if not math.isfinite(value):
                 raise TrainingDiverged(
                     f"method {method!r}: loss became {value} at step {step}; nothing was written "
-                    "(lower lr, raise max_grad_norm clipping, or shorten the budget)"
+                    "(try a lower lr or max_grad_norm, or a shorter budget)"
                 )
             accelerator.backward(terms["loss"])
             grad_norm = accelerator.clip_grad_norm_(train_model.parameters(), p.max_grad_norm)
@@ -200,6 +198,20 @@ def _wants_cpu(device: str | None) -> bool:
     return device == "cpu"
 
 
+def _accelerator(device: str | None, bf16: bool) -> Any:
+    """An ``Accelerator`` for this run. In a single process (no ``accelerate launch``) accelerate's
+    process-wide state is cleared first, so that runs with different device/precision settings can
+    follow each other in one session (accelerate otherwise refuses a changed setting)."""
+    import os
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
+
+
 def _frozen_copy(model: Any) -> Any:
     ref = copy.deepcopy(model).eval()
     for q in ref.parameters():
@@ -209,8 +221,6 @@ def _frozen_copy(model: Any) -> Any:
 
 def _trainable_model(model: Any, regex: str | None, lora_r: int, lora_alpha: float) -> Any:
     """Select trainable parameters (``regex``; ``None`` = all) or wrap with LoRA adapters on them."""
-    if lora_r < 0:
-        raise UsageError(f"lora_r must be >= 0, got {lora_r}")
     if lora_r == 0:
         if regex is None:
             for q in model.parameters():

@@ -69,6 +69,16 @@ class CommonParams:
     lora_r: int = param(0, "0 = full fine-tuning; r > 0 trains LoRA adapters of rank r, merged before saving")
     lora_alpha: float = param(16.0, "LoRA scaling numerator (peft default 8-32); only used when lora_r > 0")
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "retain_batch_size", "eval_every", "eval_items"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"parameter {name!r} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("lr", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise UsageError(f"parameter {name!r} must be > 0, got {getattr(self, name)!r}")
+        if self.lora_r < 0 or self.weight_decay < 0:
+            raise UsageError("parameters 'lora_r' and 'weight_decay' must be >= 0")
+
 
 def param_fields(cls: type[CommonParams]) -> list[tuple[str, Any, Any, str]]:
     """``(name, type hint, default, why)`` of every parameter of ``cls``, in declaration order."""
