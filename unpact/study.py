@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from unpact.attribution import Attributor, AttributionResult
 from unpact.attribution.keytokens import key_mask
 from unpact.attribution.tracking import unit_changes
-from unpact.data.benchmarks import benchmark_items
+from unpact.data.benchmarks import benchmark_file, benchmark_items
 from unpact.data.schema import QAItem
 from unpact.emphasis import EMPHASIS_STYLES, emphasize
 from unpact.errors import UsageError, check_choice
@@ -71,6 +71,7 @@ class StudyConfig:
     organism_profile: str = "quick"
     seed: int = 0
     base_model: str | None = None
+    data_dir: str | None = None
     organism_overrides: Mapping[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = PAPER_METHODS
     domains: tuple[str, ...] = ("news", "books", "hazard")
@@ -83,6 +84,8 @@ class StudyConfig:
     styles: tuple[str, ...] = tuple(EMPHASIS_STYLES)
     sources: tuple[str, ...] = TOKEN_SOURCES
     general: tuple[str, str] = ("general", "test")
+    dtype: str = "float32"
+    device: str | None = None
     cache_root: str | None = None
 
     def __post_init__(self) -> None:
@@ -124,20 +127,25 @@ class Study:
 
         cfg = self.config
         budget = Budget(steps=cfg.steps) if cfg.steps is not None else None
+        files = {}
+        if cfg.data_dir:
+            files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
         return unlearn_to_dir(self.base_dir, domain, method, params=cfg.method_params.get(method), budget=budget,
-                              stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root)
+                              stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
+                              device=cfg.device, bf16=cfg.dtype == "bfloat16", **files)
 
     @functools.lru_cache(maxsize=4)
     def load(self, folder: Path) -> tuple[Any, Any]:
-        return load_model_and_tokenizer(folder)
+        return load_model_and_tokenizer(folder, dtype=self.config.dtype, device=self.config.device)
 
     # -- items ------------------------------------------------------------------------------
     @functools.lru_cache(maxsize=None)
     def items(self, domain: str) -> tuple[QAItem, ...]:
         """Forget and retain items of ``domain`` and the general items, with ``domain``/``split`` relabelled."""
         bench, split = self.config.general
-        parts = [(s, benchmark_items(self.base_dir, domain, s)) for s in ("forget", "retain")]
-        parts.append(("general", benchmark_items(self.base_dir, bench, split)))
+        data_dir = self.config.data_dir
+        parts = [(s, benchmark_items(self.base_dir, domain, s, data_dir)) for s in ("forget", "retain")]
+        parts.append(("general", benchmark_items(self.base_dir, bench, split, data_dir)))
         return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its)
 
     def forget_items(self, domain: str) -> list[QAItem]:

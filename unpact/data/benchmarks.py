@@ -16,32 +16,40 @@ from unpact.errors import UsageError
 DATA_FOLDER = "unpact-data"
 
 
-def benchmark_file(model_dir: str | os.PathLike[str], benchmark: str, split: str) -> Path:
-    """Path of the QA file for ``benchmark``/``split`` inside a model folder (may not exist)."""
-    return Path(model_dir) / DATA_FOLDER / f"{benchmark}-{split}.jsonl"
+def data_folder(model_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of QA files: ``data_dir`` when given (a user's own sets), else ``<model_dir>/unpact-data``."""
+    return Path(data_dir) if data_dir else Path(model_dir) / DATA_FOLDER
 
 
-def available_benchmarks(model_dir: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """``{benchmark: [splits]}`` that a model folder carries."""
+def benchmark_file(model_dir: str | os.PathLike[str], benchmark: str, split: str,
+                   data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of the QA file for ``benchmark``/``split`` (may not exist)."""
+    return data_folder(model_dir, data_dir) / f"{benchmark}-{split}.jsonl"
+
+
+def available_benchmarks(model_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """``{benchmark: [splits]}`` found in the QA folder."""
     found: dict[str, list[str]] = {}
-    for f in sorted((Path(model_dir) / DATA_FOLDER).glob("*.jsonl")):
+    for f in sorted(data_folder(model_dir, data_dir).glob("*.jsonl")):
         bench, _, split = f.stem.rpartition("-")
         found.setdefault(bench, []).append(split)
     return found
 
 
-def benchmark_items(model_dir: str | os.PathLike[str], benchmark: str, split: str) -> list[QAItem]:
-    """Load the QA items of ``benchmark``/``split`` carried by a model folder, or explain what exists."""
-    path = benchmark_file(model_dir, benchmark, split)
+def benchmark_items(model_dir: str | os.PathLike[str], benchmark: str, split: str,
+                    data_dir: str | os.PathLike[str] | None = None) -> list[QAItem]:
+    """Load the QA items of ``benchmark``/``split`` (from ``data_dir`` or the model folder), or explain what exists."""
+    path = benchmark_file(model_dir, benchmark, split, data_dir)
     if not path.is_file():
-        have = available_benchmarks(model_dir)
+        where = str(data_folder(model_dir, data_dir))
+        have = available_benchmarks(model_dir, data_dir)
         if not have:
             raise UsageError(
-                f"{str(model_dir)!r} carries no benchmark data ({DATA_FOLDER}/ is missing); "
-                "pass your own QA file with --data FILE.jsonl"
+                f"no QA files in {where!r}: a model folder carries them in {DATA_FOLDER}/ (organisms do); "
+                "otherwise pass a folder of <benchmark>-<split>.jsonl files (data_dir) or --data FILE.jsonl"
             )
         choices = ", ".join(f"{b}: {'/'.join(s)}" for b, s in have.items())
-        raise UsageError(f"no benchmark {benchmark!r} split {split!r} in {str(model_dir)!r}; available: {choices}")
+        raise UsageError(f"no benchmark {benchmark!r} split {split!r} in {where!r}; available: {choices}")
     return load_items(path)
 
 
