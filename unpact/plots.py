@@ -285,3 +285,16 @@ def plot_dilemma(
     ax.text(gx / 2, gy / 2, "goal", ha="center", va="center", **style)
     ax.text((gx + 1) / 2, (gy + 1) / 2, "insufficient and\ndestructive", ha="center", va="center", **style)
     return fig
+
+
+def show(fig: Figure, dpi: int = 110) -> None:
+    """Display ``fig`` as a PNG in a notebook whatever the matplotlib backend (Agg included), then close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    display(Image(data=buffer.getvalue(), format="png"))
+    plt.close(fig)  # releases pyplot-made figures; a no-op for the others
