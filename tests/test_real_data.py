@@ -246,3 +246,16 @@ def test_folder_prefers_raw_and_refuses_ambiguity(tmp_path: Path) -> None:
         (tmp_path / "qa" / sub / "forget_qa.jsonl").write_text(json.dumps({"question": "q?", "answer": "a"}) + "\n")
     with pytest.raises(UsageError, match=r"several files .*a/forget_qa.jsonl, b/forget_qa.jsonl"):
         load_real("muse-news", "forget", tmp_path / "qa")
+
+
+def test_data_cli_dispatches_real_benchmarks(tmp_path) -> None:
+    """`unpact data --benchmark muse-news --source PATH` writes schema-valid JSONL from the fixture."""
+    from unpact.cli import main
+    from unpact.data.schema import load_items
+
+    out = tmp_path / "muse-news-forget.jsonl"
+    fixture = Path(__file__).parent / "fixtures" / "real" / "muse-news"
+    assert main(["data", "--benchmark", "muse-news", "--split", "forget", "--source", str(fixture), "--out", str(out)]) == 0
+    items = load_items(out)
+    assert items and all(it.keywords is None and it.question and it.answer for it in items)
+    assert main(["data", "--benchmark", "news", "--split", "forget", "--source", str(fixture), "--out", str(out)]) == 2
