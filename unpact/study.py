@@ -84,6 +84,7 @@ class StudyConfig:
     styles: tuple[str, ...] = tuple(EMPHASIS_STYLES)
     sources: tuple[str, ...] = TOKEN_SOURCES
     general: tuple[str, str] = ("general", "test")
+    judge: str = "exact"
     dtype: str = "float32"
     device: str | None = None
     cache_root: str | None = None
@@ -93,6 +94,9 @@ class StudyConfig:
             check_choice("emphasis style", style, EMPHASIS_STYLES)
         for source in self.sources:
             check_choice("token source", source, TOKEN_SOURCES)
+        from unpact.metrics import JUDGES
+
+        check_choice("judge", self.judge, JUDGES)
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
 
@@ -156,7 +160,7 @@ class Study:
     def evaluation(self, folder: Path, domain: str) -> pd.DataFrame:
         """Per-item evaluation (plain questions) of the model in ``folder`` on the items of ``domain``."""
         model, tok = self.load(folder)
-        return evaluate_items(model, tok, list(self.items(domain)))
+        return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge)
 
     def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
         """The forget items re-asked in every (style, source), evaluated in one batched call."""
@@ -164,7 +168,7 @@ class Study:
         forget = self.forget_items(domain)
         keys = [(style, source) for style in self.config.styles for source in self.config.sources]
         questions = [q for style, source in keys for q in self.emphasized_questions(domain, method, style, source)]
-        frame = evaluate_items(model, tok, forget * len(keys), questions=questions)
+        frame = evaluate_items(model, tok, forget * len(keys), questions=questions, judge=self.config.judge)
         n = len(forget)
         return {key: frame.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, key in enumerate(keys)}
 
