@@ -254,7 +254,7 @@ def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, 
             items = world.items(domain, split)
             for style in ("plain", *(styles if styles is not None else tuple(EMPHASIS_STYLES))):
                 questions = None if style == "plain" else [emphasize(it.question, it.keywords or [], style) for it in items]
-                frame = evaluate_items(model, tokenizer, items, questions=questions, max_new_tokens=4)
+                frame = evaluate_items(model, tokenizer, items, questions=questions)  # as `unpact eval`
                 kind = "plain" if style == "plain" else ("trained" if style in trained else "held-out")
                 rows.append({"benchmark": domain, "split": split, "emphasis": style, "style_kind": kind,
                              **accuracy_summary(frame)})
