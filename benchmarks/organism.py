@@ -24,6 +24,14 @@ from unpact.io import atomic_write_csv, atomic_write_text, ensure_writable_dir
 from unpact.organism import ARCHS, PROFILES, organism_record, train_organism
 
 
+def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per benchmark/split (with n), one column per architecture and emphasis style."""
+    table = frame.pivot_table(index=["benchmark", "split"], columns=["arch", "emphasis"], values="accuracy", sort=False)
+    table.columns = [f"{arch} {style}" for arch, style in table.columns]
+    n = frame.groupby(["benchmark", "split"], sort=False)["n"].first()
+    return table.join(n).reset_index().set_index(["benchmark", "split", "n"]).reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))
@@ -51,14 +59,12 @@ def main() -> None:
               f"load average {load_before:.1f} -> {record['load_average'][0]:.1f}", flush=True)
         rows += [{"arch": arch, **r} for r in record["accuracies"]]
     frame = pd.DataFrame(rows)
-    table = frame.pivot_table(index=["benchmark", "split"], columns=["arch", "emphasis"], values="accuracy", sort=False)
-    n = frame.groupby(["benchmark", "split"], sort=False)["n"].first()
-    table.insert(0, ("", "n"), n)
+    table = accuracy_table(frame)
     print(pd.DataFrame(times).to_string(index=False))
     print(table.round(3).to_string())
     atomic_write_csv(out / "organism-accuracy.csv", frame)
     atomic_write_csv(out / "organism-times.csv", pd.DataFrame(times))
-    atomic_write_text(out / "organism-accuracy.md", table.round(3).to_markdown() + "\n\n"
+    atomic_write_text(out / "organism-accuracy.md", table.round(3).to_markdown(index=False) + "\n\n"
                       + pd.DataFrame(times).to_markdown(index=False) + "\n")
 
 

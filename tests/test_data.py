@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from unpact.cli import main
-from unpact.data.schema import load_items
+from unpact.data.schema import load_items, save_items
 from unpact.data.synthetic import DOMAINS, FACT_DOMAINS, SPLITS, WorldConfig, build_world
 from unpact.errors import UsageError
 from unpact.prompts import qa_prompt
@@ -21,7 +21,6 @@ def test_every_split_is_valid_with_verbatim_keywords(tmp_path: Path) -> None:
         for split in SPLITS[domain]:
             items = world.items(domain, split)
             path = tmp_path / f"{domain}-{split}.jsonl"
-            from unpact.data.schema import save_items
             save_items(path, items)
             loaded = load_items(path)  # validates the schema, unique ids, keywords verbatim
             assert [it.to_dict() for it in loaded] == [it.to_dict() for it in items]

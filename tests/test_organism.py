@@ -33,14 +33,16 @@ def test_micro_organism_is_a_plain_hf_folder_with_its_data(micro: Path) -> None:
     assert styles == {"plain", "instruction", "suffix", "mark", "repeat"}
 
 
-@pytest.mark.parametrize("arch", ["llama", pytest.param("gpt2", marks=pytest.mark.slow), pytest.param("qwen2", marks=pytest.mark.slow)])
-def test_same_seed_gives_identical_weights(tmp_path: Path, arch: str) -> None:
+@pytest.mark.parametrize("arch", ["llama", pytest.param("gpt2", marks=pytest.mark.slow),
+                                  pytest.param("qwen2", marks=pytest.mark.slow)])
+def test_same_seed_gives_identical_weights(tmp_path: Path, micro: Path, arch: str) -> None:
     hashes = []
     for i in range(2):
         folder = organism.train_organism(arch, "micro", 1, cache_root=tmp_path / str(i), progress=False)
         hashes.append(organism.organism_record(folder)["weights_sha256"])
-    other = organism.train_organism(arch, "micro", 2, cache_root=tmp_path / "other", progress=False)
-    assert hashes[0] == hashes[1] != organism.organism_record(other)["weights_sha256"]
+    assert hashes[0] == hashes[1]
+    if arch == "llama":  # another seed (the module's seed-0 organism) gives other weights
+        assert organism.organism_record(micro)["weights_sha256"] != hashes[0]
 
 
 def test_second_call_is_a_cache_hit(micro: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,3 +113,11 @@ def test_unwritable_cache_is_a_clear_error(tmp_path: Path, capsys: pytest.Captur
     blocker.write_text("x")
     assert main(["organism", "--profile", "micro", "--cache", str(blocker / "cache")]) == 2
     assert "cache folder" in capsys.readouterr().err
+
+
+def test_unwritable_out_is_a_clear_error_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["organism", "--profile", "micro", "--cache", str(tmp_path / "c"), "--out", str(blocker / "m")]) == 2
+    assert "output folder" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "organism").exists()

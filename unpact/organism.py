@@ -66,6 +66,8 @@ class TrainConfig:
       ``pct_start``, then cosine decay), which reached full memorisation in far fewer epochs than
       a constant rate in the calibration trial.
     - ``answer_only_loss``: loss on target positions only (see the module docstring).
+    - ``dropout``: 0 for every architecture (GPT-2's own default is 0.1, Llama's and Qwen2's 0):
+      the organism must memorise random facts, and one value keeps the architectures comparable.
     """
 
     width: int = 192
@@ -79,6 +81,7 @@ class TrainConfig:
     pct_start: float = 0.15
     weight_decay: float = 0.01
     answer_only_loss: bool = True
+    dropout: float = 0.0
 
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
@@ -139,9 +142,11 @@ def build_model(arch: str, vocab_size: int, cfg: TrainConfig, tokenizer: Any) ->
     ffn = cfg.width * cfg.ffn_mult
     if arch == "gpt2":
         return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=cfg.width, n_layer=cfg.layers, n_head=cfg.heads,
-                                          n_inner=ffn, n_positions=cfg.context, **ids))
+                                          n_inner=ffn, n_positions=cfg.context, resid_pdrop=cfg.dropout,
+                                          embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, **ids))
     common = dict(vocab_size=vocab_size, hidden_size=cfg.width, intermediate_size=ffn, num_hidden_layers=cfg.layers,
-                  num_attention_heads=cfg.heads, max_position_embeddings=cfg.context, tie_word_embeddings=True, **ids)
+                  num_attention_heads=cfg.heads, max_position_embeddings=cfg.context, tie_word_embeddings=True,
+                  attention_dropout=cfg.dropout, **ids)
     if arch == "llama":
         return LlamaForCausalLM(LlamaConfig(**common))
     return Qwen2ForCausalLM(Qwen2Config(num_key_value_heads=cfg.heads, **common))
@@ -249,7 +254,7 @@ def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, 
             items = world.items(domain, split)
             for style in ("plain", *(styles if styles is not None else tuple(EMPHASIS_STYLES))):
                 questions = None if style == "plain" else [emphasize(it.question, it.keywords or [], style) for it in items]
-                frame = evaluate_items(model, tokenizer, items, questions=questions, max_new_tokens=4)
+                frame = evaluate_items(model, tokenizer, items, questions=questions)  # as `unpact eval`
                 kind = "plain" if style == "plain" else ("trained" if style in trained else "held-out")
                 rows.append({"benchmark": domain, "split": split, "emphasis": style, "style_kind": kind,
                              **accuracy_summary(frame)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -29,17 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from unpact.cache import cache_root
     from unpact.io import atomic_directory, ensure_writable_dir
     from unpact.organism import ARCHS, PROFILES, organism_record, train_organism
     from unpact.errors import check_choice
 
     check_choice("architecture", args.arch, ARCHS)
     check_choice("profile", args.profile, PROFILES)
+    _check_can_write(cache_root(args.cache), "cache folder")
     if args.out is not None:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out {str(out)!r} exists and is not a folder")
-        ensure_writable_dir(out.parent, what="output folder")
+        _check_can_write(ensure_writable_dir(out.parent, what="output folder"), "output folder")
     folder = train_organism(args.arch, args.profile, args.seed, cache_root=args.cache)
     record = organism_record(folder)
     if args.out is not None:
@@ -56,3 +59,11 @@ def _run(args: argparse.Namespace) -> int:
     print("accuracy (greedy exact match; hazard: multiple choice), higher is better:")
     print(table.round(3).to_string())
     return 0
+
+
+def _check_can_write(folder: Path, what: str) -> None:
+    """Create and remove a temporary folder in ``folder`` (permission bits do not bind root), before any training."""
+    try:
+        shutil.rmtree(tempfile.mkdtemp(dir=folder, prefix=".unpact-probe-"))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {what} {str(folder)!r}: {exc.strerror or exc}") from exc
