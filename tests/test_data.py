@@ -85,7 +85,7 @@ def test_same_seed_same_bytes_other_seed_other_world(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--benchmark", "muse", "--split", "forget"], "books, general, hazard, news"),
+    (["--benchmark", "muse", "--split", "forget"], "books, general, hazard, muse-books, muse-news, news, tofu"),
     (["--benchmark", "general", "--split", "forget"], "corpus, test"),
     (["--benchmark", "news", "--split", "forget", "--profile", "huge"], "full, micro, quick"),
 ])
