@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cache", choices=("auto", "on", "off"), default="auto", help="native loo prefix key/value reuse")
     parser.add_argument("--compare-cache", action="store_true", help="also time native loo without the prefix cache")
+    parser.add_argument("--json", default=None, help="also write the result for the book's Performance page here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -187,6 +188,18 @@ def main() -> None:
           f"at {peak:.3g} TFLOP/s ({source}); native is {t_native / floor:.1f}x the floor, captum "
           f"{t_captum * len(prompts) / m / floor:.1f}x (so no method without fewer FLOPs beats captum by more than "
           f"{t_captum * len(prompts) / m / floor:.1f}x here)")
+    if args.json:
+        from unpact.report import write_benchmark
+
+        write_benchmark(args.json, f"Attribution: native leave-one-out vs captum FeatureAblation ({what})",
+                        "python benchmarks/attribution.py " + " ".join(sys.argv[1:]),
+                        [{"method": "native loo", "prompts_per_s": round(native_rate, 2), "seconds": round(t_native, 2),
+                          "times_physical_floor": round(t_native / floor, 1)},
+                         {"method": "captum FeatureAblation (deletion)", "prompts_per_s": round(captum_rate, 2),
+                          "seconds": round(t_captum, 2), "times_physical_floor": round(t_captum * len(prompts) / m / floor, 1)}],
+                        f"Speed ratio {native_rate / captum_rate:.1f}x (target >= 20x); max |native - captum| = {diff:.2g}; "
+                        f"{len(prompts)} prompts, {torch.get_num_threads()} CPU threads; floor = FLOPs of n+1 forward passes "
+                        f"at {peak:.3g} TFLOP/s ({source}).")
 
 if __name__ == "__main__":
     main()

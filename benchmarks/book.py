@@ -10,8 +10,6 @@ folder, so the user's cache is neither used nor touched.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,24 +18,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"quick": (600.0, 120.0)}
-
-
-def machine() -> str:
-    """CPU model, core count, OS, Python and torch versions, GPU if any: the machine a number was measured on."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        model = names[0] if names else model
-    try:
-        import torch
-
-        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-        torch_version = torch.__version__
-    except ImportError:
-        gpu, torch_version = "unknown GPU", "not installed"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores available, {platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch_version}, {gpu}"
 
 
 def timed_run(profile: str, cache: Path) -> float:
@@ -54,7 +34,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "book.json")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from unpact.io import atomic_write_json
+    from unpact.report import write_benchmark
 
     with tempfile.TemporaryDirectory(prefix="unpact-bench-cache-") as tmp:
         cold = timed_run(args.profile, Path(tmp))
@@ -64,14 +44,10 @@ def main() -> int:
             {"run": "warm cache", "seconds": round(warm, 1), "target_seconds": warm_target}]
     print(f"unpact run --profile {args.profile}: empty cache {cold:.1f} s, warm cache {warm:.1f} s "
           f"(warm/cold = {warm / cold:.2f}); targets {cold_target} s / {warm_target} s")
-    atomic_write_json(args.out, {
-        "title": f"Book pipeline: unpact run --profile {args.profile}",
-        "machine": machine(),
-        "command": f"python benchmarks/book.py --profile {args.profile}",
-        "rows": rows,
-        "notes": "All notebooks re-executed (--force) both times; the warm run reuses the organisms, unlearned models and "
-                 "attribution tables cached by the cold run. Measured on " + time.strftime("%Y-%m-%d", time.gmtime()) + ".",
-    })
+    write_benchmark(args.out, f"Book pipeline: unpact run --profile {args.profile}",
+                    f"python benchmarks/book.py --profile {args.profile}", rows,
+                    "All notebooks re-executed (--force) both times; the warm run reuses the organisms and unlearned "
+                    "models cached by the cold run.")
     print(f"wrote {args.out}")
     return 0
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import platform
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from typing import Any
 import pandas as pd
 
 from unpact.io import atomic_write_csv, atomic_write_json, ensure_writable_dir
+
+BENCHMARK_DIR = Path("results") / "benchmarks"
 
 
 def write_results(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFrame],
@@ -60,3 +64,30 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def machine_description() -> str:
+    """CPU model, core count, OS, Python and torch versions, GPU if any: the machine a number was measured on."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        model = names[0] if names else model
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+        torch_version = torch.__version__
+    except ImportError:
+        gpu, torch_version = "unknown GPU", "not installed"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores available, {platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch_version}, {gpu}"
+
+
+def write_benchmark(path: str | os.PathLike[str], title: str, command: str, rows: list[dict[str, Any]],
+                    notes: str = "") -> Path:
+    """Write a benchmark result for the book's Performance page (schema of ``unpact.book.pages``):
+    ``{"title", "machine", "command", "rows", "notes"}``, the machine and date filled in here."""
+    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    return atomic_write_json(path, {"title": title, "machine": machine_description(), "command": command,
+                                    "rows": [_finite(dict(r)) for r in rows], "notes": f"{notes} Measured on {stamp}.".strip()})
