@@ -17,12 +17,12 @@ A ``Study`` ties the package together for the notebooks (and for users' own mode
 
 The frames use ``domain`` for the *unlearned benchmark* and ``split`` in {forget, retain,
 general}, the layout ``unpact.findings`` expects. Models are cached on disk; frames are cheap to
-recompute and cached in memory for the life of the ``Study``.
+recompute and cached in memory for the life of the process (shared across studies).
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,21 @@ from unpact.modeling import load_model_and_tokenizer
 from unpact.prompts import QA_TEMPLATE, qa_target
 
 PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
+
+# Results that depend only on (model folder, QA files, a setting) are shared by every Study in the
+# process, so a sweep over KeyToken rules or judges computes each attribution map once.
+_MEMO: dict[tuple[Any, ...], Any] = {}
+
+
+def _memo(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    if key not in _MEMO:
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(folder: str, dtype: str, device: str | None) -> tuple[Any, Any]:
+    return load_model_and_tokenizer(folder, dtype=dtype, device=device)
 
 
 @dataclass(frozen=True)
@@ -138,29 +153,36 @@ class Study:
                               stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
                               device=cfg.device, bf16=cfg.dtype == "bfloat16", **files)
 
-    @functools.lru_cache(maxsize=4)
     def load(self, folder: Path) -> tuple[Any, Any]:
-        return load_model_and_tokenizer(folder, dtype=self.config.dtype, device=self.config.device)
+        return _load(str(folder), self.config.dtype, self.config.device)
+
+    def _data_key(self, domain: str) -> tuple[Any, ...]:
+        """What the items of ``domain`` depend on (shared by every Study that reads the same QA files)."""
+        return (str(self.base_dir), domain, self.config.data_dir, self.config.general)
 
     # -- items ------------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=None)
     def items(self, domain: str) -> tuple[QAItem, ...]:
         """Forget and retain items of ``domain`` and the general items, with ``domain``/``split`` relabelled."""
-        bench, split = self.config.general
-        data_dir = self.config.data_dir
-        parts = [(s, benchmark_items(self.base_dir, domain, s, data_dir)) for s in ("forget", "retain")]
-        parts.append(("general", benchmark_items(self.base_dir, bench, split, data_dir)))
-        return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its)
+        def read() -> tuple[QAItem, ...]:
+            bench, split = self.config.general
+            data_dir = self.config.data_dir
+            parts = [(s, benchmark_items(self.base_dir, domain, s, data_dir)) for s in ("forget", "retain")]
+            parts.append(("general", benchmark_items(self.base_dir, bench, split, data_dir)))
+            return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its)
+
+        return _memo(("items", *self._data_key(domain)), read)
 
     def forget_items(self, domain: str) -> list[QAItem]:
         return [it for it in self.items(domain) if it.split == "forget"]
 
     # -- frames -----------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=None)
     def evaluation(self, folder: Path, domain: str) -> pd.DataFrame:
         """Per-item evaluation (plain questions) of the model in ``folder`` on the items of ``domain``."""
-        model, tok = self.load(folder)
-        return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge)
+        def run() -> pd.DataFrame:
+            model, tok = self.load(folder)
+            return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge)
+
+        return _memo(("evaluation", str(folder), *self._data_key(domain), self.config.judge), run)
 
     def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
         """The forget items re-asked in every (style, source), evaluated in one batched call."""
@@ -172,14 +194,18 @@ class Study:
         n = len(forget)
         return {key: frame.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, key in enumerate(keys)}
 
-    @functools.lru_cache(maxsize=None)
     def attribution(self, folder: Path, domain: str) -> AttributionResult:
         """unPact contributions (gold answer, question words only) of every item of ``domain``."""
-        model, tok = self.load(folder)
-        items = self.items(domain)
-        attributor = Attributor(model, tok, method=self.config.attribution_method, granularity="word", progress=False)
-        return attributor.attribute([it.question for it in items], [qa_target(it.answer) for it in items],
-                                    template=QA_TEMPLATE)
+        method = self.config.attribution_method
+
+        def run() -> AttributionResult:
+            model, tok = self.load(folder)
+            items = self.items(domain)
+            attributor = Attributor(model, tok, method=method, granularity="word", progress=False)
+            return attributor.attribute([it.question for it in items], [qa_target(it.answer) for it in items],
+                                        template=QA_TEMPLATE)
+
+        return _memo(("attribution", str(folder), *self._data_key(domain), method), run)
 
     def key_words(self, result: AttributionResult, index: int) -> list[str]:
         """The KeyToken words of prompt ``index`` in ``result``, in question order."""
