@@ -26,14 +26,6 @@ RETAIN = [QAItem(id=f"r{i}", question=q, answer=a, split="retain") for i, (q, a)
 FAST = {"eval_every": 2, "batch_size": 2, "retain_batch_size": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """Tiny models run fastest on one thread; several threads on a shared 2-core machine thrash."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_registry_has_the_ten_methods_with_docstrings() -> None:
     assert set(METHODS) == {"ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector", "rmu"}

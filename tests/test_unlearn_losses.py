@@ -22,14 +22,6 @@ FORGET = [("what city was Mira born in ?", "Paris"), ("which prize the painter w
 RETAIN = [("what job was Tolan father ?", "writer"), ("which city is Veska in ?", "Lima Rome")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """Tiny models run fastest on one thread; several threads on a shared 2-core machine thrash."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _ids(tok: Any, prompt: str, target: str) -> tuple[list[int], int]:
     p = tok(prompt)["input_ids"]
