@@ -31,7 +31,8 @@ def test_every_split_is_valid_with_verbatim_keywords(tmp_path: Path) -> None:
                 assert (it.choices is not None) == (domain == "hazard")
     assert len(world.items("news", "forget")) == 3 * 3
     assert len(world.items("news", "retain")) == 5 * 3
-    assert len(world.items("general", "test")) == 10 * 10 + SMALL.opposites
+    assert len(world.items("general", "test")) == 10 * 10 + SMALL.opposites + SMALL.unanswerable
+    assert sum(it.answer == "I do not know" for it in world.items("general", "test")) == SMALL.unanswerable
 
 
 def test_multiple_choice_items_have_distinct_options_with_the_answer() -> None:

@@ -86,7 +86,7 @@ class TrainConfig:
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # seconds: for unit tests; accuracy is irrelevant
-    "micro": {"world": dict(forget_entities=2, retain_entities=2, relations=2, arithmetic_max=2, opposites=2),
+    "micro": {"world": dict(forget_entities=2, retain_entities=2, relations=2, arithmetic_max=2, opposites=2, unanswerable=2),
               "train": dict(width=32, layers=2, heads=2, ffn_mult=2, epochs=2, batch_size=32)},
     # the default organism: meets the accuracy targets in minutes on a 2-core CPU
     "quick": {"world": {}, "train": {}},
