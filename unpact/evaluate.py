@@ -29,6 +29,7 @@ def evaluate_items(
     judge: str | Judge = "exact",
     max_new_tokens: int = 8,
     batch_size: int = 64,
+    with_probabilities: bool = True,
 ) -> pd.DataFrame:
     """One row per item: ``id, domain, split, question, gold, prediction, correct, answer_prob, first_token_top1``.
 
@@ -37,6 +38,8 @@ def evaluate_items(
 
     ``judge``: a name in ``unpact.metrics.JUDGES`` (default ``exact``: normalised exact match) or a
     callable ``(prediction, gold) -> bool`` (plug in your own, e.g. an LLM judge).
+    ``with_probabilities=False`` skips ``answer_prob`` and ``first_token_top1`` (two forward passes),
+    for callers that only need correctness, e.g. the checks during unlearning.
     ``questions`` replaces the question texts (e.g. emphasised forms) while gold answers stay.
     """
     judge_fn = get_judge(judge)
@@ -45,8 +48,11 @@ def evaluate_items(
         raise ValueError(f"{len(items)} items but {len(shown)} questions")
     prompts = [qa_prompt(q) for q in shown]
     gold_targets = [qa_target(it.answer) for it in items]
-    gold_lp = answer_logprobs(model, tokenizer, prompts, gold_targets, batch_size)
-    top1 = first_token_top1(model, tokenizer, prompts, gold_targets, batch_size)
+    gold_lp: list[float] = [math.nan] * len(items)
+    top1: list[bool | None] = [None] * len(items)
+    if with_probabilities:
+        gold_lp = answer_logprobs(model, tokenizer, prompts, gold_targets, batch_size)
+        top1 = list(first_token_top1(model, tokenizer, prompts, gold_targets, batch_size))
     predictions: list[str] = [""] * len(items)
     open_idx = [i for i, it in enumerate(items) if not it.is_multiple_choice]
     if open_idx:
@@ -66,10 +72,10 @@ def evaluate_items(
     rows = []
     for it, q, pred, lp, first in zip(items, shown, predictions, gold_lp, top1):
         correct = pred == it.answer if it.is_multiple_choice else bool(judge_fn(pred, it.answer))
-        rows.append(
-            dict(id=it.id, domain=it.domain, split=it.split, question=q, gold=it.answer, prediction=pred,
-                 correct=correct, answer_prob=math.exp(lp), first_token_top1=first)
-        )
+        row = dict(id=it.id, domain=it.domain, split=it.split, question=q, gold=it.answer, prediction=pred, correct=correct)
+        if with_probabilities:
+            row.update(answer_prob=math.exp(lp), first_token_top1=first)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

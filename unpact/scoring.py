@@ -168,7 +168,7 @@ def greedy_answers(
             mask[row, width - len(e) :] = 1
         limit = context_length(model)
         steps = max_new_tokens if limit is None else max(0, min(max_new_tokens, limit - width))
-        generated = _greedy_loop(model, ids.to(device), mask.to(device), steps)
+        generated = _greedy_loop(model, ids.to(device), mask.to(device), steps, eos)
         for row in generated.tolist():
             if eos is not None and eos in row:
                 row = row[: row.index(eos)]
@@ -179,14 +179,22 @@ def greedy_answers(
     return answers
 
 
-def _greedy_loop(model: Any, ids: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
-    """Greedy decoding with the key/value cache; returns only the new tokens."""
+def _greedy_loop(model: Any, ids: torch.Tensor, mask: torch.Tensor, steps: int, eos: int | None = None) -> torch.Tensor:
+    """Greedy decoding with the key/value cache; returns only the new tokens.
+
+    Stops early once every row has produced ``eos`` (what follows it is discarded anyway).
+    """
+    if steps <= 0:
+        return ids[:, :0]
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True)
     cache = out.cache
     next_tok = out.logits[:, -1].argmax(-1)
     new = [next_tok]
+    done = next_tok == eos if eos is not None else torch.zeros_like(next_tok, dtype=torch.bool)
     for _ in range(steps - 1):
+        if bool(done.all()):
+            break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         position_ids = position_ids[:, -1:] + 1
         out = model(
@@ -195,4 +203,6 @@ def _greedy_loop(model: Any, ids: torch.Tensor, mask: torch.Tensor, steps: int) 
         cache = out.cache
         next_tok = out.logits[:, -1].argmax(-1)
         new.append(next_tok)
-    return torch.stack(new, dim=1) if steps > 0 else ids[:, :0]
+        if eos is not None:
+            done |= next_tok == eos
+    return torch.stack(new, dim=1)

@@ -22,6 +22,7 @@ recompute and cached in memory for the life of the process (shared across studie
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from unpact.attribution import Attributor, AttributionResult
+from unpact.cache import cached_artifact, config_hash
 from unpact.attribution.keytokens import key_mask
 from unpact.attribution.tracking import unit_changes
 from unpact.data.benchmarks import benchmark_file, benchmark_items
@@ -42,20 +44,45 @@ from unpact.evaluate import evaluate_items
 from unpact.findings.assemble import contribution_frame, outcome_frame, recovery_frame
 from unpact.findings.recovery import TOKEN_SOURCES
 from unpact.findings.tokens import control_tokens
+from unpact.io import atomic_write_bytes
 from unpact.modeling import load_model_and_tokenizer
 from unpact.prompts import QA_TEMPLATE, qa_target
 
 PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
+TABLES_VERSION = 1  # bump when attribution or evaluation code changes what a cached table holds
 
 # Results that depend only on (model folder, QA files, a setting) are shared by every Study in the
-# process, so a sweep over KeyToken rules or judges computes each attribution map once.
+# process, so a sweep over KeyToken rules or judges computes each attribution map once; attribution
+# maps and evaluations are also kept in the on-disk cache (kind ``tables``), so a second run of a
+# notebook reuses them.
 _MEMO: dict[tuple[Any, ...], Any] = {}
 
 
-def _memo(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+def _memo(key: tuple[Any, ...], compute: Callable[[], Any], disk: Mapping[str, Any] | None = None,
+          cache_root: str | None = None) -> Any:
+    """``compute()`` once per ``key`` in this process and, with ``disk`` (its full configuration), once per cache."""
     if key not in _MEMO:
-        _MEMO[key] = compute()
+        if disk is None:
+            _MEMO[key] = compute()
+        else:
+            def build(tmp: Path) -> None:
+                atomic_write_bytes(tmp / "value.pkl", pickle.dumps(compute()))
+
+            folder = cached_artifact("tables", str(key[0]), disk, build, root=cache_root)
+            _MEMO[key] = pickle.loads((folder / "value.pkl").read_bytes())
     return _MEMO[key]
+
+
+def model_fingerprint(folder: str | Path) -> dict[str, Any]:
+    """What identifies a model folder's weights for the tables cache: path, and size and mtime of each weight file."""
+    root = Path(folder)
+    files = sorted(p for p in root.glob("*") if p.suffix in (".safetensors", ".bin"))
+    return {"path": str(root.resolve()), "weights": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}
+
+
+def items_fingerprint(items: Sequence[QAItem]) -> str:
+    """SHA-256 of the items' content (what attribution and evaluation read)."""
+    return config_hash({"items": [it.to_dict() for it in items]}, length=32)
 
 
 @functools.lru_cache(maxsize=4)
@@ -182,7 +209,10 @@ class Study:
             model, tok = self.load(folder)
             return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge)
 
-        return _memo(("evaluation", str(folder), *self._data_key(domain), self.config.judge), run)
+        disk = {"model": model_fingerprint(folder), "items": items_fingerprint(self.items(domain)),
+                "judge": self.config.judge, "version": TABLES_VERSION}
+        return _memo(("evaluation", str(folder), *self._data_key(domain), self.config.judge), run, disk,
+                     self.config.cache_root)
 
     def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
         """The forget items re-asked in every (style, source), evaluated in one batched call."""
@@ -205,7 +235,9 @@ class Study:
             return attributor.attribute([it.question for it in items], [qa_target(it.answer) for it in items],
                                         template=QA_TEMPLATE)
 
-        return _memo(("attribution", str(folder), *self._data_key(domain), method), run)
+        disk = {"model": model_fingerprint(folder), "items": items_fingerprint(self.items(domain)),
+                "method": method, "template": QA_TEMPLATE, "version": TABLES_VERSION}
+        return _memo(("attribution", str(folder), *self._data_key(domain), method), run, disk, self.config.cache_root)
 
     def key_words(self, result: AttributionResult, index: int) -> list[str]:
         """The KeyToken words of prompt ``index`` in ``result``, in question order."""

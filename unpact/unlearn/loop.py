@@ -257,7 +257,7 @@ def _unlearned_view(model: Any, method: Method, ref: Any | None) -> Any:
 def _accuracy(model: Any, tokenizer: Any, items: Sequence[QAItem]) -> float:
     if not items:
         return math.nan
-    return float(accuracy_summary(evaluate_items(model, tokenizer, list(items)))["accuracy"])
+    return float(accuracy_summary(evaluate_items(model, tokenizer, list(items), with_probabilities=False))["accuracy"])
 
 
 def _row(step: int, epoch: int, loss: float, f_loss: float, r_loss: float, grad: float, f_acc: float, r_acc: float) -> dict[str, Any]:

@@ -1,0 +1,83 @@
+"""The Study glue on the micro organism: frames the findings need, token sources, caches."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import unpact.study as study_module
+from unpact.emphasis import check_no_added_text
+from unpact.errors import UsageError
+from unpact.findings import destructive_rates, focus_disruption, recovery_rates
+from unpact.study import KeyRule, Study, StudyConfig, collect, make_studies, pool
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def micro_study(cache_dir: Path) -> Study:
+    return Study(StudyConfig(organism_profile="micro", methods=("ga",), domains=("news",), steps=3,
+                             cache_root=str(cache_dir)))
+
+
+def test_frames_have_the_findings_layout(micro_study: Study) -> None:
+    outcomes = micro_study.outcomes()
+    assert set(outcomes["split"]) == {"forget", "retain", "general"}
+    assert set(outcomes["domain"]) == {"news"} and set(outcomes["method"]) == {"ga"}
+    contributions = micro_study.contributions()
+    assert {"item_id", "unit", "is_key", "c_before", "c_after", "is_function_word"} <= set(contributions.columns)
+    # top_k=2: at most two KeyTokens per question, all with positive base contribution
+    per_item = contributions.groupby("item_id")["is_key"].sum()
+    assert per_item.max() <= 2
+    assert (contributions.loc[contributions["is_key"], "c_before"] > 0).all()
+    recovery = micro_study.recovery()
+    assert set(recovery["source"]) == {"base_key", "unlearned_key", "gold_keywords", "control"}
+    assert len(recovery) == len(micro_study.forget_items("news")) * 4 * 4
+    # the findings functions accept the frames as they are
+    destructive_rates(outcomes), focus_disruption(contributions), recovery_rates(recovery)
+
+
+def test_emphasis_uses_only_question_words_and_the_control_avoids_key_words(micro_study: Study) -> None:
+    forget = micro_study.forget_items("news")
+    base = micro_study.attribution(micro_study.base_dir, "news")
+    for source in ("base_key", "unlearned_key", "gold_keywords", "control"):
+        words = micro_study.emphasis_words("news", "ga", source)
+        for item, ws in zip(forget, words):
+            assert all(w in item.question.split() for w in ws)
+    controls = micro_study.emphasis_words("news", "ga", "control")
+    for i, (item, ws) in enumerate(zip(forget, controls)):
+        assert not set(ws) & set(micro_study.key_words(base, i))
+    for style in micro_study.config.styles:
+        for item, q in zip(forget, micro_study.emphasized_questions("news", "ga", style, "base_key")):
+            check_no_added_text(item.question, q, style)
+
+
+def test_attribution_tables_are_cached_on_disk(micro_study: Study, cache_dir: Path) -> None:
+    first = micro_study.attribution(micro_study.base_dir, "news")
+    tables = sorted((cache_dir / "tables").iterdir())
+    assert tables
+    study_module._MEMO.clear()
+    again = Study(micro_study.config).attribution(micro_study.base_dir, "news")
+    assert sorted((cache_dir / "tables").iterdir()) == tables  # read back, not recomputed
+    assert [p.units for p in again] == [p.units for p in first]
+    assert all((a.contributions == b.contributions).all() for a, b in zip(again, first))
+
+
+def test_pooled_frames_keep_items_distinct(micro_study: Study) -> None:
+    frame = collect([micro_study], "outcomes")
+    assert frame["item_id"].str.startswith("llama/0/").all()
+    pooled = pool(frame)
+    assert set(pooled["method"]) == {"all"} and pooled["item_id"].is_unique
+
+
+def test_bad_configuration_is_a_clear_error() -> None:
+    with pytest.raises(UsageError, match="emphasis style"):
+        StudyConfig(styles=("shout",))
+    with pytest.raises(UsageError, match="token source"):
+        StudyConfig(sources=("random",))
+    with pytest.raises(UsageError, match="judge"):
+        StudyConfig(judge="gpt")
+    with pytest.raises(UsageError, match="at least one"):
+        make_studies([], [0])
+    with pytest.raises(UsageError, match="top_k"):
+        KeyRule(top_k=0).mask([1.0, 2.0])
