@@ -40,9 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unpact.attribution import Attributor  # noqa: E402
 from unpact.modeling import DTYPES, load_model_and_tokenizer, resolve_device  # noqa: E402
-from unpact.prompts import PROMPT_PREFIX, PROMPT_SUFFIX, qa_target  # noqa: E402
-
-QA_TEMPLATE = PROMPT_PREFIX + "{}" + PROMPT_SUFFIX
+from unpact.prompts import QA_TEMPLATE, qa_target  # noqa: E402
 
 
 def word_tokenizer(words: list[str]) -> Any:

@@ -49,10 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _template(name: str | None, default: str) -> str | None:
-    from unpact.prompts import PROMPT_PREFIX, PROMPT_SUFFIX
+    from unpact.prompts import QA_TEMPLATE
 
     name = check_choice("template", name or default, TEMPLATES)
-    return {"none": None, "qa": PROMPT_PREFIX + "{}" + PROMPT_SUFFIX, "chat": "chat"}[name]
+    return {"none": None, "qa": QA_TEMPLATE, "chat": "chat"}[name]
 
 
 def _run(args: argparse.Namespace) -> int:
