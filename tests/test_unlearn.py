@@ -223,6 +223,21 @@ def test_cli_own_jsonl_files(saved_tiny_model: Path, cache_dir: Path, tmp_path: 
     assert code == 0 and record["n_forget"] == 3 and record["n_retain"] == 3
 
 
+def test_cli_forget_texts(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain forget texts (MUSE's verbatim corpus) join the forget QA; rows without text are a clear error."""
+    save_items(tmp_path / "f.jsonl", FORGET)
+    save_items(tmp_path / "r.jsonl", RETAIN)
+    (tmp_path / "t.jsonl").write_text('{"text": "Mira was born in Paris ."}\n{"text": "Tolan won the award ."}\n')
+    argv = ["unlearn", "--model", str(saved_tiny_model), "--forget", str(tmp_path / "f.jsonl"), "--retain",
+            str(tmp_path / "r.jsonl"), "--method", "ga", "--steps", "1"]
+    assert main([*argv, "--forget-texts", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "u")]) == 0
+    assert json.loads((tmp_path / "u" / "unlearning.json").read_text())["n_forget_texts"] == 2
+    (tmp_path / "bad.jsonl").write_text('{"question": "no text here"}\n')
+    assert main([*argv, "--forget-texts", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "v")]) == 2
+    assert "'text' field" in capsys.readouterr().err
+
+
 def test_out_folder_is_reused_and_foreign_folders_are_kept(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
     base = _model_dir(saved_tiny_model)
     out = unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=1), out=tmp_path / "u", progress=False)

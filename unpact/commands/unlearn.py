@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--forget", help="your own forget QA JSONL (instead of the model's benchmark data)")
     parser.add_argument("--retain", help="your own retain QA JSONL")
+    parser.add_argument("--forget-texts", help="plain forget texts, JSONL rows {\"text\": ...} (e.g. MUSE's verbatim corpus), "
+                        "trained on with the forget QA")
     parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (GPU)")
     parser.add_argument("--out", help="output folder (default: the unpact cache)")
@@ -54,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         folder = unlearn_to_dir(
             args.model, args.benchmark or "custom", args.method, params, budget, args.stop_at, args.seed,
-            out=args.out, forget_file=args.forget, retain_file=args.retain, device=args.device, bf16=args.bf16,
+            out=args.out, forget_file=args.forget, retain_file=args.retain, forget_texts_file=args.forget_texts,
+            device=args.device, bf16=args.bf16,
         )
     except TrainingDiverged as exc:
         print(f"unpact unlearn: error: {exc}", file=sys.stderr)

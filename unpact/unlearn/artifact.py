@@ -19,7 +19,7 @@ from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_h
 from unpact.data.benchmarks import DATA_FOLDER, available_benchmarks, benchmark_items, copy_benchmark_data
 from unpact.data.schema import QAItem, load_items
 from unpact.errors import UsageError
-from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json
+from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json, read_jsonl
 from unpact.modeling import load_model_and_tokenizer
 from unpact.unlearn.loop import unlearn
 from unpact.unlearn.methods import get_method
@@ -57,6 +57,7 @@ def unlearn_to_dir(
     cache_root: str | os.PathLike[str] | None = None,
     forget_file: str | os.PathLike[str] | None = None,
     retain_file: str | os.PathLike[str] | None = None,
+    forget_texts_file: str | os.PathLike[str] | None = None,
     device: str | None = None,
     bf16: bool = False,
     progress: bool = True,
@@ -79,6 +80,7 @@ def unlearn_to_dir(
         "benchmark": benchmark,
         "forget_file_hash": file_hash(forget_file) if forget_file else None,
         "retain_file_hash": file_hash(retain_file) if retain_file else None,
+        "forget_texts_hash": file_hash(forget_texts_file) if forget_texts_file else None,
         "method": method,
         "params": asdict(p),
         "budget": budget.to_dict(),
@@ -87,10 +89,12 @@ def unlearn_to_dir(
         "bf16": bf16,
     }
 
+    texts = _texts(forget_texts_file) if forget_texts_file else None
+
     def build(tmp: Path) -> dict[str, Any]:
         model, tokenizer = load_model_and_tokenizer(base_model_dir, device="cpu")
         result = unlearn(model, tokenizer, forget, retain, method, asdict(p), budget, stop_at, seed,
-                         general_items=general, device=device, bf16=bf16, progress=progress)
+                         general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress)
         result.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         copy_benchmark_data(base_model_dir, tmp)
@@ -124,3 +128,14 @@ def read_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _items(base: str | os.PathLike[str], benchmark: str, split: str, file: str | os.PathLike[str] | None) -> list[QAItem]:
     return load_items(file) if file else benchmark_items(base, benchmark, split)
+
+
+def _texts(path: str | os.PathLike[str]) -> list[str]:
+    """Plain forget texts (e.g. MUSE's verbatim forget corpus) from JSONL rows with a ``text`` field."""
+    rows = read_jsonl(path)
+    bad = [i + 1 for i, r in enumerate(rows) if not isinstance(r.get("text"), str) or not r["text"].strip()]
+    if bad:
+        raise UsageError(f"{path}: rows {bad[:5]} have no non-empty 'text' field (expected {{\"text\": ...}} per line)")
+    if not rows:
+        raise UsageError(f"{path}: no texts")
+    return [r["text"] for r in rows]
