@@ -56,7 +56,7 @@ def test_performance_page_shows_each_benchmark_with_its_machine(tmp_path: Path) 
     (tmp_path / "book.json").write_text(json.dumps({"title": "Book", "machine": "2-core box", "command": "python benchmarks/book.py",
                                                     "rows": [{"phase": "cold", "seconds": 301.25}, {"phase": "warm", "seconds": 40.0}]}))
     text = performance_markdown(tmp_path)
-    assert "### Book" in text and "Machine: 2-core box." in text
+    assert "## Book" in text and "Machine: 2-core box." in text
     assert "| phase | seconds |" in text and "| cold | 301 |" in text and "| warm | 40 |" in text
     assert "No benchmark results yet" in performance_markdown(tmp_path / "none")
 

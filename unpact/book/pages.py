@@ -140,7 +140,7 @@ def performance_markdown(folder: Path) -> str:
         except ValueError as exc:
             raise UsageError(f"{path}: not valid JSON ({exc})") from exc
         title = data.get("title", path.stem)
-        head = [f"### {title}", "", f"Machine: {data.get('machine', 'not recorded')}. "
+        head = [f"## {title}", "", f"Machine: {data.get('machine', 'not recorded')}. "
                 f"Command: `{data.get('command', 'not recorded')}`. File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.", ""]
         rows = data.get("rows")
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
