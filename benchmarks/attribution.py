@@ -90,14 +90,20 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str], str
         prompts, targets = random_prompts(words, args.n, args.prompt_len)
         name = "random ~1.1B Llama" if args.random_llama_1b else "random organism-sized Llama"
         return model, tok, prompts, targets, None, f"{name}, {args.prompt_len}-word prompts"
+    if args.organism:
+        from unpact.organism import train_organism
+
+        args.model = str(train_organism(args.organism, "quick"))
     if not args.model:
-        raise SystemExit("give --model DIR, --random-model or --random-llama-1b")
+        raise SystemExit("give --model DIR, --organism ARCH, --random-model or --random-llama-1b")
     model, tok = load_model_and_tokenizer(args.model, dtype=args.dtype, device=str(device))
-    data = Path(args.data) if args.data else next(iter(sorted((Path(args.model) / "unpact-data").glob("*-forget.jsonl"))), None)
-    if data is None:
+    files = [Path(args.data)] if args.data else sorted((Path(args.model) / "unpact-data").glob("*-forget.jsonl"))
+    if not files:
         raise SystemExit(f"{args.model} carries no forget split; pass --data FILE.jsonl")
-    rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()][: args.n]
-    return model, tok, [r["question"] for r in rows], [qa_target(r["answer"]) for r in rows], QA_TEMPLATE, f"{args.model} on {data.name}"
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()][: args.n]
+    name = f"quick {args.organism} organism" if args.organism else Path(args.model).name
+    what = f"{name}, {len(rows)} questions from {', '.join(f.stem for f in files)}"
+    return model, tok, [r["question"] for r in rows], [qa_target(r["answer"]) for r in rows], QA_TEMPLATE, what
 
 
 def measured_peak_tflops(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
@@ -126,6 +132,7 @@ def timed(fn: Any) -> tuple[Any, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
+    parser.add_argument("--organism", choices=("llama", "gpt2", "qwen2"), help="use the quick organism of this architecture (trained or cached)")
     parser.add_argument("--data")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--captum-n", type=int, default=None, help="run captum on the first N prompts only (default: all)")

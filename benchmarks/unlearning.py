@@ -29,7 +29,9 @@ from unpact.unlearn import METHODS, Budget, TrainingDiverged, unlearn  # noqa: E
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="base model folder carrying its QA sets (unpact-data/)")
+    source.add_argument("--organism", choices=("llama", "gpt2", "qwen2"), help="the quick organism of this architecture")
     parser.add_argument("--benchmark", default="news")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--steps", type=int, default=None, help="override every method's budget")
@@ -43,6 +45,10 @@ def main() -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.organism:
+        from unpact.organism import train_organism
+
+        args.model = str(train_organism(args.organism, "quick"))
     forget = benchmark_items(args.model, args.benchmark, "forget")
     retain = benchmark_items(args.model, args.benchmark, "retain")
     general = benchmark_items(args.model, "general", "test") if "general" in available_benchmarks(args.model) else []
@@ -77,7 +83,8 @@ def main() -> int:
     if args.json:
         from unpact.report import write_benchmark
 
-        write_benchmark(args.json, f"Unlearning: every method with its defaults on {args.benchmark}",
+        model_name = f"the quick {args.organism} organism" if args.organism else Path(args.model).name
+        write_benchmark(args.json, f"Unlearning: every method with its defaults, {model_name}, {args.benchmark}",
                         "python benchmarks/unlearning.py " + " ".join(sys.argv[1:]), table.to_dict("records"),
                         f"Target: <= 60 s per method on this 2-core machine. Base model: forget {base['forget']:.2f}, "
                         f"retain {base['retain']:.2f}, general {base['general']:.2f}.")
