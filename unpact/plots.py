@@ -165,12 +165,17 @@ def plot_key_vs_control(
                                    offset, _MARKERS[k % len(_MARKERS)], filled=k == 0)
                 ax.set_title(f"{facet_row} = {rv}, {facet_col} = {cv}", fontsize=9)
             axes[i, 0].set_ylabel("recovery rate")
-        handles = [Line2D([], [], marker=_MARKERS[k % len(_MARKERS)], linestyle="", color="black",
-                          markerfacecolor="black" if k == 0 else "white", label=s) for k, s in enumerate(sources)]
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(sources), title="emphasised tokens")
+        _marker_legend(fig, sources, "emphasised tokens")
         fig.suptitle("Recovery under emphasis, key vs control tokens, 95% CI\n"
                      "(higher = more forgotten answers recovered)")
     return fig
+
+
+def _marker_legend(fig: Figure, labels: Sequence[str], title: str) -> None:
+    """Legend of the dodged series: marker k (filled for the first series, hollow after), in black."""
+    handles = [Line2D([], [], marker=_MARKERS[k % len(_MARKERS)], linestyle="", color="black",
+                      markerfacecolor="black" if k == 0 else "white", label=label) for k, label in enumerate(labels)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(labels), title=title)
 
 
 def plot_contribution_change(change: pd.DataFrame, facet: str = "split") -> Figure:
@@ -195,9 +200,7 @@ def plot_contribution_change(change: pd.DataFrame, facet: str = "split") -> Figu
             ax.axhline(0.0, color="black", linewidth=0.8)
             ax.set_title(f"{facet} = {panel}")
         axes[0, 0].set_ylabel("mean contribution change (nats)")
-        handles = [Line2D([], [], marker=_MARKERS[k % len(_MARKERS)], linestyle="", color="black",
-                          markerfacecolor="black" if k == 0 else "white", label=c) for k, c in enumerate(classes)]
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(classes), title="prompt tokens")
+        _marker_legend(fig, classes, "prompt tokens")
         fig.suptitle("Contribution change after unlearning, 95% CI\n"
                      "(higher = more support for the gold answer; below 0 = support lost)")
     return fig
