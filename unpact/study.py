@@ -45,6 +45,7 @@ from unpact.findings.assemble import contribution_frame, outcome_frame, recovery
 from unpact.findings.recovery import TOKEN_SOURCES
 from unpact.findings.tokens import control_tokens
 from unpact.io import atomic_write_bytes
+from unpact.metrics import JUDGES
 from unpact.modeling import load_model_and_tokenizer
 from unpact.prompts import QA_TEMPLATE, qa_target
 
@@ -136,21 +137,16 @@ class StudyConfig:
             check_choice("emphasis style", style, EMPHASIS_STYLES)
         for source in self.sources:
             check_choice("token source", source, TOKEN_SOURCES)
-        from unpact.metrics import JUDGES
-
         check_choice("judge", self.judge, JUDGES)
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
-
-    def with_(self, **changes: Any) -> StudyConfig:
-        return replace(self, **changes)
 
 
 class Study:
     """Lazily computed frames of one grid (see the module docstring); one object per configuration."""
 
     def __init__(self, config: StudyConfig | None = None, **overrides: Any) -> None:
-        self.config = (config or StudyConfig()).with_(**overrides) if overrides else (config or StudyConfig())
+        self.config = replace(config or StudyConfig(), **overrides)
 
     # -- models -----------------------------------------------------------------------------
     @functools.cached_property
