@@ -40,20 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unpact.attribution import Attributor  # noqa: E402
 from unpact.modeling import DTYPES, load_model_and_tokenizer, resolve_device  # noqa: E402
+from unpact.organism import build_tokenizer  # noqa: E402
 from unpact.prompts import QA_TEMPLATE, qa_target  # noqa: E402
-
-
-def word_tokenizer(words: list[str]) -> Any:
-    """A word-level fast tokenizer that prepends [BOS] (like the organism's)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(["[PAD]", "[BOS]", "[EOS]", "[UNK]", *words]))}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tk.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
-                                   pad_token="[PAD]", unk_token="[UNK]")
 
 
 def random_llama(vocab: int, big: bool, context: int, seed: int = 0) -> Any:
@@ -83,7 +71,7 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str], str
     device, dtype = resolve_device(args.device), DTYPES[args.dtype]
     if args.random_llama_1b or args.random_model:
         words = [f"w{i}" for i in range(32000 - 4)] if args.random_llama_1b else [f"w{i}" for i in range(170)]
-        tok = word_tokenizer(words)
+        tok = build_tokenizer([" ".join(words)])
         with torch.device(device):  # initialise on the device (a 1.1B model initialises much faster on a GPU)
             model = random_llama(len(tok), args.random_llama_1b, context=max(512, args.prompt_len + 16))
         model = model.to(dtype=dtype)

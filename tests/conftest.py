@@ -28,17 +28,10 @@ TINY_WORDS = (
 
 
 def make_word_tokenizer(words: tuple[str, ...] | list[str] = TINY_WORDS) -> Any:
-    """A word-level fast tokenizer that prepends [BOS], like the organism's."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    """A word-level fast tokenizer that prepends [BOS]: the organism's own (``unpact.organism.build_tokenizer``)."""
+    from unpact.organism import build_tokenizer
 
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tk.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", vocab["[BOS]"])])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]", pad_token="[PAD]", unk_token="[UNK]"
-    )
+    return build_tokenizer([" ".join(words)])
 
 
 def make_tiny_model(arch: str, vocab_size: int, seed: int = 0, context: int = 64) -> Any:
