@@ -100,8 +100,9 @@ def test_forget_corpora() -> None:
 
 def test_txt_corpus(tmp_path: Path) -> None:
     path = tmp_path / "forget.txt"
-    path.write_text("  One whole book as a single text.\n")
-    assert load_forget_corpus("muse-books", path) == ["One whole book as a single text."]
+    path.write_bytes(b"  One whole book\r\nas a single text.\r\n")
+    # one text, kept as written (only the Windows line endings become "\n")
+    assert load_forget_corpus("muse-books", path) == ["  One whole book\nas a single text.\n"]
 
 
 # ---------------------------------------------------------------- errors
@@ -149,9 +150,9 @@ def test_wrong_schema_names_expected_and_absent_fields(tmp_path: Path) -> None:
     garbage.write_text("{not json")
     with pytest.raises(UsageError, match="neither a JSON list nor JSON lines"):
         read_rows(garbage)
-    with pytest.raises(UsageError, match="unsupported file type '.csv'"):
-        (tmp_path / "x.csv").write_text("a,b\n")
-        load_real("muse-news", "forget", tmp_path / "x.csv")
+    with pytest.raises(UsageError, match="unsupported file type '.xlsx'"):
+        (tmp_path / "x.xlsx").write_text("a,b\n")
+        load_real("muse-news", "forget", tmp_path / "x.xlsx")
 
 
 def test_corpora_that_do_not_exist_or_are_gated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,27 +165,23 @@ def test_corpora_that_do_not_exist_or_are_gated(monkeypatch: pytest.MonkeyPatch)
         load_forget_corpus("wmdp-bio", None)
 
 
-def test_hub_without_the_optional_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "datasets", None)
-    with pytest.raises(UsageError, match=r"unpact\[hub\]"):
+def test_without_the_datasets_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)  # a broken install: datasets is a dependency
+    with pytest.raises(UsageError, match=r"pip install datasets pyarrow"):
         load_real("muse-news", "forget")
-    with pytest.raises(UsageError, match=r"unpact\[hub\]"):
+    with pytest.raises(UsageError, match=r"pip install datasets pyarrow"):
         load_real("wmdp-bio", "test", "cais/wmdp")
+    with pytest.raises(UsageError, match=r"pip install datasets pyarrow"):
+        load_real("wmdp-bio", "test", FIX / "wmdp")
 
 
 def test_parquet(tmp_path: Path) -> None:
     rows = [{"question": "Who?", "answer": "Ann"}, {"question": "Where?", "answer": "Oslo"}]
     path = tmp_path / "forget_qa-00000-of-00001.parquet"
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        path.write_bytes(b"PAR1")
-        with pytest.raises(UsageError, match="pip install pyarrow"):
-            load_real("muse-news", "forget", tmp_path)
-        return
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    pd.DataFrame(rows).to_parquet(path)
+    pq.write_table(pa.Table.from_pylist(rows), path)
     items = load_real("muse-news", "forget", tmp_path)
     assert [(it.question, it.answer) for it in items] == [(r["question"], r["answer"]) for r in rows]
 

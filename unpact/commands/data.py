@@ -3,6 +3,9 @@
     unpact data --benchmark news --split forget [--seed N] [--profile quick] --out news-forget.jsonl
     unpact data --benchmark muse-news --split forget --source PATH_OR_HUB_ID --out muse-news-forget.jsonl
 
+Real benchmarks are read by ``unpact.data.real`` (layouts: ``unpact.data.layouts``, formats:
+``unpact.data.files``); a broken file stops with one line naming it, exit code 2, nothing written.
+
 QA splits follow the schema of ``unpact.data.schema`` (id, question, answer, keywords, ...);
 ``--split corpus`` writes the domain's training examples (context, target, form). The world is
 the one the organism of the same ``--profile`` and ``--seed`` is trained on.
@@ -28,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     parser.add_argument("--profile", default="quick", help="organism profile whose world to write (micro, quick, full)")
     parser.add_argument("--source", default=None,
-                        help="real benchmarks: local file/folder or hub id (default: its hub id, needs unpact[hub])")
+                        help="real benchmarks: a local file (parquet, json, jsonl, csv, txt), a folder (hub snapshot, "
+                             "save_to_disk folder, muse_bench data/news ...) or a hub id (default: the benchmark's "
+                             "own hub id, online)")
     parser.add_argument("--out", required=True, help="output JSONL file")
     parser.set_defaults(func=_run)
 

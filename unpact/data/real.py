@@ -3,13 +3,16 @@
 ``load_real(name, split, source)`` returns ``QAItem`` lists (see ``unpact/data/schema.py``) and
 ``load_corpus(name, part, source)`` the raw texts that unlearning trains on. ``source`` is
 
-- a local file (``.jsonl``, ``.json`` -- a JSON list or JSON lines, as TOFU ships them --,
-  ``.parquet`` which needs ``pyarrow``, ``.txt`` for a corpus: one text per file),
-- a local folder (a clone or download of the data set: the split's file is found by name),
-- a Hugging Face hub id such as ``muse-bench/MUSE-News`` (needs the optional extra
-  ``pip install 'unpact[hub]'``), or ``None`` for the benchmark's own hub id.
+- a local file: parquet, JSON list or JSON lines (``.json``/``.jsonl``), CSV, or ``.txt`` for a
+  corpus (one text per file); read by ``unpact.data.files`` through Hugging Face ``datasets``;
+- a local folder: a hub snapshot (``hf download``, or a ``git clone`` with git-lfs), a folder saved
+  with ``save_to_disk``, the muse_bench repository's ``data/news`` or ``data/books``, or any folder
+  of exports; the split's file is found as ``unpact.data.layouts`` describes;
+- a Hugging Face hub id such as ``muse-bench/MUSE-News`` (online), or ``None`` for the benchmark's
+  own hub id.
 
-Field names follow the data sets' public cards:
+This module only knows what is specific to each benchmark: which file is which split, which
+fields hold question, answer and options. Field names follow the data sets' public cards:
 
 ============ ============================ ================================================
 benchmark    rows                          becomes
@@ -23,11 +26,14 @@ TOFU         ``question``, ``answer``      short-answer QA; rows with ``option1.
              [, ``option1``..]             (real authors, world facts) are multiple choice
 ============ ============================ ================================================
 
+Values are kept exactly as the files hold them: no stripping, no unicode normalisation (the
+project's scorer normalises answers when it compares them, as MUSE's and TOFU's ROUGE do).
 Keywords are ``None`` for every real item: KeyTokens come from attribution, as in the paper.
 Extra fields of a row (e.g. TOFU's ``paraphrased_answer``) are kept in ``QAItem.meta``.
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 from collections.abc import Sequence
@@ -35,13 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unpact.data.files import BUILDERS, Row, hub_rows, read_files, read_rows, read_saved
+from unpact.data.layouts import find_split, saved_patterns
 from unpact.data.schema import QAItem, save_items
 from unpact.errors import UsageError, check_choice
 from unpact.io import atomic_write_jsonl
 
-Row = dict[str, Any]
-HUB_EXTRA = "pip install 'unpact[hub]'"
-FILE_TYPES = (".json", ".jsonl", ".parquet", ".txt")
+__all__ = ["REAL_BENCHMARKS", "export_real", "load_corpus", "load_forget_corpus", "load_real", "read_rows"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,9 @@ class RealBenchmark:
 
 
 def _data_files(stem: str) -> tuple[str, ...]:
-    return (f"{stem}.jsonl", f"{stem}.json", f"{stem}.parquet", f"{stem}-*.parquet", f"{stem}/*.parquet")
+    """File-name patterns of a split called ``stem``: exports, hub parquet shards, ``save_to_disk`` folders."""
+    return (f"{stem}.jsonl", f"{stem}.json", f"{stem}.parquet", f"{stem}-*.parquet", f"{stem}/*.parquet",
+            f"{stem}.csv", *saved_patterns(stem))
 
 
 def _corpus_files(stem: str) -> tuple[str, ...]:
@@ -91,7 +99,7 @@ def _corpus_files(stem: str) -> tuple[str, ...]:
 
 def _muse(name: str, title: str, domain: str) -> RealBenchmark:
     hub = f"muse-bench/MUSE-{title}"
-    qa = dict(hub_config="knowmem", domain=domain)
+    qa = {"hub_config": "knowmem", "domain": domain}
     return RealBenchmark(
         name=name,
         hub_id=hub,
@@ -178,104 +186,48 @@ REAL_BENCHMARKS: dict[str, RealBenchmark] = {
 # ---------------------------------------------------------------- reading rows
 
 
-def read_rows(path: str | os.PathLike[str]) -> list[Row]:
-    """Rows of a local JSON list, JSON-lines (``.json`` or ``.jsonl``) or parquet file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"data file not found: {str(path)!r}")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        try:
-            import pandas as pd
-
-            frame = pd.read_parquet(path)
-        except ImportError as exc:
-            raise UsageError(f"reading {path.name} needs a parquet engine: pip install pyarrow ({exc})") from exc
-        return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-    if suffix not in (".json", ".jsonl"):
-        raise UsageError(f"{path}: unsupported file type {suffix!r}; expected .json, .jsonl or .parquet")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        try:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}: neither a JSON list nor JSON lines ({exc})") from exc
-    if not all(isinstance(r, dict) for r in rows):
-        raise UsageError(f"{path}: every row must be a JSON object")
-    return rows
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars/arrays from parquet -> Python ints, strings and lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value
-
-
-def _find_file(folder: Path, patterns: Sequence[str], what: str) -> Path:
-    """The one file under ``folder`` matching the first pattern that matches; several matches are an error."""
-    for pattern in patterns:
-        hits = sorted(p for p in folder.rglob(pattern) if p.is_file())
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            listed = ", ".join(str(h.relative_to(folder)) for h in hits)
-            raise UsageError(f"several files for {what} under {str(folder)!r} ({listed}); pass the file itself")
-    raise UsageError(f"no file for {what} under {str(folder)!r}; looked for {', '.join(patterns)} (in any subfolder)")
-
-
-def _hub_rows(hub_id: str, config: str | None, splits: Sequence[str], gated: str | None = None) -> list[Row]:
-    """Rows of a hub data set through ``datasets`` (optional extra ``hub``), trying split names in order."""
-    try:
-        import datasets
-    except ImportError as exc:
-        hint = f" ({gated})" if gated else ""
-        raise UsageError(
-            f"reading {hub_id!r} from the Hugging Face hub needs the optional extra: {HUB_EXTRA}; "
-            f"or pass a local file or folder with --source{hint}"
-        ) from exc
-    try:
-        ds = datasets.load_dataset(hub_id, config)
-    except Exception as exc:  # noqa: BLE001 - gated/missing/offline: all become one clear message
-        hint = f"; {gated}" if gated else "; download it and pass a local file or folder with --source"
-        raise UsageError(f"cannot load {hub_id!r} (config {config!r}) from the hub: {exc}{hint}") from exc
-    for split in splits:
-        if split in ds:
-            return [dict(r) for r in ds[split]]
-    raise UsageError(f"{hub_id!r} (config {config!r}) has no split {list(splits)}; it has {sorted(ds)}")
+def _looks_like_hub_id(text: str) -> bool:
+    return text.count("/") == 1 and not text.startswith((".", "/", "~")) and Path(text).suffix.lower() not in BUILDERS
 
 
 def _source_rows(
-    source: str | os.PathLike[str] | None, default_hub: str, config: str | None, hub_splits: Sequence[str],
+    source: str | os.PathLike[str] | None, default_hub: str, config: str | None, splits: Sequence[str],
     files: Sequence[str], what: str, gated: str | None = None,
 ) -> tuple[list[Row], str]:
-    """Rows and a description of where they came from (file path or hub id)."""
+    """Rows and a description of where they came from (file path, folder or hub id).
+
+    ``config`` and ``splits`` are the hub's names (the first split present wins); ``files`` the
+    file-name patterns searched in a folder without a dataset card.
+    """
+    hint = gated or "download it and pass a local file or folder with --source"
     if source is None:
-        return _hub_rows(default_hub, config, hub_splits, gated), default_hub
+        return hub_rows(default_hub, config, splits, hint), default_hub
     path = Path(source).expanduser()
     if path.is_dir():
-        found = _find_file(path, files, what)
-        return read_rows(found), str(found)
+        found = find_split(path, config, splits, files, what)
+        if found[0].is_dir():
+            return read_saved(found[0], splits), str(found[0])
+        origin = str(found[0]) if len(found) == 1 else f"{found[0].parent} ({len(found)} files)"
+        return read_files(found), origin
     if path.exists():
         return read_rows(path), str(path)
     text = str(source)
-    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and Path(text).suffix.lower() not in FILE_TYPES:
-        return _hub_rows(text, config, hub_splits, gated), text
-    hint = f" ({gated})" if gated else ""
-    raise UsageError(f"source not found: {text!r} is neither a local file or folder nor a hub id{hint}")
+    if _looks_like_hub_id(text):
+        return hub_rows(text, config, splits, hint), text
+    extra = f" ({gated})" if gated else ""
+    raise UsageError(f"source not found: {text!r} is neither a local file or folder nor a hub id{extra}")
 
 
 def _require(rows: list[Row], fields: Sequence[str], where: str) -> None:
+    """Every row has every field (a null counts as absent: columnar files fill missing keys with null)."""
     if not rows:
         raise UsageError(f"{where}: no rows")
     for i, row in enumerate(rows):
-        absent = [f for f in fields if f not in row]
+        absent = [f for f in fields if row.get(f) is None]
         if absent:
             raise UsageError(
-                f"{where}: row {i + 1} lacks field(s) {absent}; expected fields {list(fields)}, found {sorted(row)}"
+                f"{where}: row {i + 1} lacks field(s) {absent}; expected fields {list(fields)}, found "
+                f"{sorted(k for k, v in row.items() if v is not None)}"
             )
 
 
@@ -286,67 +238,101 @@ def _text(row: Row, key: str, where: str) -> str:
     value = row[key]
     if not isinstance(value, str):
         raise UsageError(f"{where}: field {key!r} must be a string, got {type(value).__name__}")
-    return value.strip()
+    return value
+
+
+def _meta(row: Row, used: Sequence[str]) -> Row:
+    return {k: v for k, v in row.items() if k not in used and v is not None}
 
 
 def _qa_item(row: Row, item_id: str, spec: SplitSpec, where: str, used: Sequence[str]) -> QAItem:
-    meta = {k: v for k, v in row.items() if k not in used}
     return QAItem.from_dict(
-        dict(id=item_id, question=_text(row, "question", where), answer=_text(row, "answer", where),
-             keywords=None, domain=spec.domain, split=spec.item_split, meta=meta),
+        {"id": item_id, "question": _text(row, "question", where), "answer": _text(row, "answer", where),
+         "keywords": None, "domain": spec.domain, "split": spec.item_split, "meta": _meta(row, used)},
         where=where,
     )
 
 
-def _mc_item(row: Row, item_id: str, spec: SplitSpec, where: str, choices: list[Any], index: Any,
+def _choice_list(value: Any, where: str) -> list[str]:
+    """WMDP's ``choices``: a list of strings; in a CSV export, the cell holding that list as JSON or Python."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
+        raise UsageError(f"{where}: field 'choices' must be a list of strings, got {value!r}"[:300])
+    return list(value)
+
+
+def _answer_index(value: Any, where: str) -> int:
+    """WMDP's ``answer``: the integer index of the gold choice (a CSV cell holds it as digits)."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{where}: field 'answer' must be the integer index of the gold choice, got {value!r}")
+    return value
+
+
+def _mc_item(row: Row, item_id: str, spec: SplitSpec, where: str, choices: list[str], index: int,
              used: Sequence[str]) -> QAItem:
-    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        raise UsageError(f"{where}: field 'choices' must be a list of strings")
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise UsageError(f"{where}: field 'answer' must be the integer index of the gold choice, got {index!r}")
     if not 0 <= index < len(choices):
         raise UsageError(f"{where}: answer index {index} outside the {len(choices)} choices")
-    meta = {k: v for k, v in row.items() if k not in used}
     return QAItem.from_dict(
-        dict(id=item_id, question=_text(row, "question", where), answer=choices[index], keywords=None,
-             domain=spec.domain, split=spec.item_split, choices=choices, answer_index=index, meta=meta),
+        {"id": item_id, "question": _text(row, "question", where), "answer": choices[index], "keywords": None,
+         "domain": spec.domain, "split": spec.item_split, "choices": choices, "answer_index": index,
+         "meta": _meta(row, used)},
         where=where,
     )
 
 
 def _tofu_item(row: Row, item_id: str, spec: SplitSpec, where: str) -> QAItem:
-    options = sorted((k for k in row if k.startswith("option") and k[6:].isdigit()), key=lambda k: int(k[6:]))
+    """A TOFU row; with ``option1..N`` its ``answer`` must be one option (ignoring trailing blanks)."""
+    options = sorted((k for k in row if k.startswith("option") and k[6:].isdigit() and row[k] is not None),
+                     key=lambda k: int(k[6:]))
     if not options:
         return _qa_item(row, item_id, spec, where, used=("question", "answer"))
     choices = [_text(row, k, where) for k in options]
     answer = _text(row, "answer", where)
-    if answer not in choices:
-        raise UsageError(f"{where}: answer {answer!r} is none of the options {choices}")
-    return _mc_item(row, item_id, spec, where, choices, choices.index(answer), used=("question", "answer", *options))
+    matches = [i for i, c in enumerate(choices) if c == answer] or \
+        [i for i, c in enumerate(choices) if c.rstrip() == answer.rstrip()]
+    if len(matches) != 1:
+        problem = "is none of" if not matches else "matches several of"
+        raise UsageError(f"{where}: answer {answer!r} {problem} the options {choices}")
+    return _mc_item(row, item_id, spec, where, choices, matches[0], used=("question", "answer", *options))
+
+
+def _splits(*names: str) -> tuple[str, ...]:
+    """Split names to try, in order, without repeats."""
+    return tuple(dict.fromkeys(names))
 
 
 def load_real(name: str, split: str, source: str | os.PathLike[str] | None = None) -> list[QAItem]:
     """QA items of benchmark ``name`` (a key of ``REAL_BENCHMARKS``) and ``split``, from ``source``.
 
     ``source``: a local file or folder, a hub id, or ``None`` for the benchmark's hub id (see the
-    module docstring). Raises ``UsageError`` for an unknown name or split, a missing file or a row
-    that lacks the expected fields.
+    module docstring). Raises ``UsageError`` for an unknown name or split, a missing or broken
+    file, a row that lacks the expected fields or a multiple-choice answer out of range.
     """
     check_choice("real benchmark", name, REAL_BENCHMARKS)
     bench = REAL_BENCHMARKS[name]
     check_choice(f"split of {name}", split, bench.splits)
     spec = bench.splits[split]
-    rows, origin = _source_rows(source, bench.hub_id, spec.hub_config, (spec.hub_split, *spec.hub_split_aliases),
-                                spec.files, f"{name} split {split}")
+    rows, origin = _source_rows(source, bench.hub_id, spec.hub_config,
+                                _splits(spec.hub_split, *spec.hub_split_aliases, split), spec.files,
+                                f"{name} split {split}")
     fields = ("question", "choices", "answer") if bench.kind == "mc" else ("question", "answer")
     _require(rows, fields, f"{origin} ({name} {split})")
     items = []
     for i, row in enumerate(rows):
         where = f"{origin}: row {i + 1}"
-        item_id = str(row["id"]) if "id" in row else f"{name}-{split}-{i:05d}"
+        item_id = str(row["id"]) if row.get("id") is not None else f"{name}-{split}-{i:05d}"
         if bench.kind == "mc":
-            items.append(_mc_item(row, item_id, spec, where, _plain(row["choices"]), _plain(row["answer"]),
-                                  used=("question", "choices", "answer", "id")))
+            items.append(_mc_item(row, item_id, spec, where, _choice_list(row["choices"], where),
+                                  _answer_index(row["answer"], where), used=("question", "choices", "answer", "id")))
         elif bench.kind == "tofu":
             items.append(_tofu_item({k: v for k, v in row.items() if k != "id"}, item_id, spec, where))
         else:
@@ -361,17 +347,19 @@ def load_real(name: str, split: str, source: str | os.PathLike[str] | None = Non
 
 
 def _corpus_text(row: Row, where: str) -> str:
-    if "text" in row:
+    """A ``text`` row as it is; a ``verbmem`` row is ``prompt`` then ``gt`` (a space between, unless one has it)."""
+    if row.get("text") is not None:
         return _text(row, "text", where)
-    if "prompt" in row and "gt" in row:
+    if row.get("prompt") is not None and row.get("gt") is not None:
         prompt, gt = _text(row, "prompt", where), _text(row, "gt", where)
-        return f"{prompt} {gt}"
+        joint = "" if prompt[-1:].isspace() or gt[:1].isspace() else " "
+        return prompt + joint + gt
     raise UsageError(f"{where}: expected field 'text' (raw corpus) or 'prompt' and 'gt' (MUSE verbmem); "
-                     f"found {sorted(row)}")
+                     f"found {sorted(k for k, v in row.items() if v is not None)}")
 
 
 def load_corpus(name: str, part: str = "forget", source: str | os.PathLike[str] | None = None) -> list[str]:
-    """Texts of the ``part`` corpus (``forget`` or ``retain``) of benchmark ``name``; empty texts are dropped.
+    """Texts of the ``part`` corpus (``forget`` or ``retain``) of benchmark ``name``; blank texts are dropped.
 
     A ``.txt`` file is read as one text. For the gated WMDP bio forget corpus ``source`` must be a
     local path (or a hub id your account can read); the error says where to request it.
@@ -382,17 +370,10 @@ def load_corpus(name: str, part: str = "forget", source: str | os.PathLike[str] 
         raise UsageError(f"{name} has no text corpus: {bench.no_corpus}")
     check_choice(f"corpus of {name}", part, bench.corpora)
     spec = bench.corpora[part]
-    if source is not None and Path(source).expanduser().suffix.lower() == ".txt":
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise UsageError(f"corpus file not found: {str(path)!r}")
-        texts = [path.read_text(encoding="utf-8").strip()]
-        origin = str(path)
-    else:
-        rows, origin = _source_rows(source, spec.hub_id, spec.hub_config, (spec.hub_split,), spec.files,
-                                    f"{name} {part} corpus", spec.gated)
-        texts = [_corpus_text(r, f"{origin}: row {i + 1}") for i, r in enumerate(rows)]
-    texts = [t for t in texts if t]
+    rows, origin = _source_rows(source, spec.hub_id, spec.hub_config, _splits(spec.hub_split, part), spec.files,
+                                f"{name} {part} corpus", spec.gated)
+    texts = [_corpus_text(r, f"{origin}: row {i + 1}") for i, r in enumerate(rows)]
+    texts = [t for t in texts if t.strip()]
     if not texts:
         raise UsageError(f"{origin}: the {name} {part} corpus is empty")
     return texts
