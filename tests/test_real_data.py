@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from unpact.data.real import (
-    REAL_BENCHMARKS,
-    export_real,
-    load_corpus,
-    load_forget_corpus,
-    load_real,
-    read_rows,
-)
+from unpact.data.real import REAL_BENCHMARKS, export_real, load_corpus, load_forget_corpus, load_real, read_rows
 from unpact.data.schema import QAItem, load_items, save_items
 from unpact.errors import UsageError
 from unpact.io import read_jsonl
