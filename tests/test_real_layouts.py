@@ -162,6 +162,19 @@ def test_wmdp_and_tofu_snapshots(tmp_path: Path) -> None:
     assert "paraphrased_answer" not in load_real("tofu", "forget01", tofu)[0].meta
 
 
+def test_folder_of_one_split_and_its_shards(tmp_path: Path) -> None:
+    split = tmp_path / "wmdp" / "wmdp-bio"
+    second = {**WMDP[0], "question": "Which step comes last?", "answer": 2}
+    _parquet(split / "test-00000-of-00002.parquet", WMDP)
+    _parquet(split / "test-00001-of-00002.parquet", [second])
+    items = load_real("wmdp-bio", "test", split)  # the split's own folder: its shards, in order
+    assert [it.question for it in items] == [WMDP[0]["question"], second["question"]]
+    assert [it.answer_index for it in load_real("wmdp-bio", "test", tmp_path / "wmdp")] == [3, 2]
+    _parquet(split / "other-00000-of-00001.parquet", WMDP)  # two different splits: no guess
+    with pytest.raises(UsageError, match="no file for wmdp-bio split test under"):
+        load_real("wmdp-bio", "test", split)
+
+
 def test_save_to_disk_dataset_and_dataset_dict(tmp_path: Path) -> None:
     knowmem = datasets.DatasetDict({"forget_qa": datasets.Dataset.from_list(FORGET_QA),
                                     "forget_qa_icl": datasets.Dataset.from_list(FORGET_ICL),

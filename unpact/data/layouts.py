@@ -9,22 +9,26 @@ A folder is searched in this order:
    as ``forget_qa_icl`` or an older export lying beside the current files;
 3. file-name patterns (``forget_qa.json``, ``forget_qa-*.parquet``, ``forget_qa/state.json`` ...), the
    first pattern that matches wins; several files matching one pattern are the shards of one
-   split when they lie in one folder and the pattern has a wildcard, and an ambiguity otherwise.
+   split when they lie in one folder and the pattern has a wildcard, and an ambiguity otherwise;
+4. the folder of one split itself: its only data file, or the shards of one split
+   (``test-00000-of-00002.parquet``, ``test-00001-of-00002.parquet``) and nothing else.
 
 Hidden folders (``.cache/huggingface`` of ``hf download``, ``.git``) are never searched.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from unpact.data.files import SAVED_DATASET, SAVED_DICT, saved_kind
+from unpact.data.files import BUILDERS, SAVED_DATASET, SAVED_DICT, saved_kind
 from unpact.errors import UsageError
 
 CARD = "README.md"
+SHARD = re.compile(r"(?P<split>.+)-\d{5}-of-\d{5}\.[a-z]+")  # the hub's shard names
 
 
 def _visible(folder: Path, paths: Iterable[Path]) -> list[Path]:
@@ -98,11 +102,18 @@ def find_split(folder: Path, config: str | None, splits: Sequence[str], patterns
     """
     if saved_kind(folder):
         return [folder]
-    found = _from_card(folder, config, splits) or _from_names(folder, patterns, what)
+    found = _from_card(folder, config, splits) or _from_names(folder, patterns, what) or _one_split(folder)
     if not found:
         raise UsageError(f"no file for {what} under {str(folder)!r}; looked for {', '.join(patterns)} "
                          f"(in any subfolder){_card_hint(folder, config)}")
     return found
+
+
+def _one_split(folder: Path) -> list[Path]:
+    """The data files directly in ``folder`` when they are one file or the shards of one split."""
+    files = _visible(folder, (p for p in folder.iterdir() if p.suffix.lower() in BUILDERS))
+    shards = {m.group("split") if (m := SHARD.fullmatch(p.name)) else None for p in files}
+    return files if len(files) == 1 or (len(shards) == 1 and None not in shards) else []
 
 
 def _card_hint(folder: Path, config: str | None) -> str:
