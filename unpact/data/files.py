@@ -77,7 +77,7 @@ def _quiet(offline: bool) -> Iterator[Any]:
 
 def _reason(exc: BaseException) -> str:
     """The first informative line of an exception chain (``datasets`` wraps parser errors)."""
-    chain = []
+    chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 10:
         chain.append(current)

@@ -99,19 +99,18 @@ def _corpus_files(stem: str) -> tuple[str, ...]:
 
 def _muse(name: str, title: str, domain: str) -> RealBenchmark:
     hub = f"muse-bench/MUSE-{title}"
-    qa = {"hub_config": "knowmem", "domain": domain}
     return RealBenchmark(
         name=name,
         hub_id=hub,
         card=f"https://huggingface.co/datasets/{hub}",
         kind="qa",
         splits={
-            "forget": SplitSpec(hub_split="forget_qa", files=_data_files("forget_qa") + ("forget-qa.json",),
-                                item_split="forget", **qa),
+            "forget": SplitSpec(hub_config="knowmem", hub_split="forget_qa", domain=domain,
+                                files=_data_files("forget_qa") + ("forget-qa.json",), item_split="forget"),
             # Older revisions of the cards call the retain QA split ``retain2_qa``.
-            "retain": SplitSpec(hub_split="retain_qa", hub_split_aliases=("retain2_qa",),
-                                files=_data_files("retain_qa") + _data_files("retain2_qa") + ("retain2-qa.json",),
-                                item_split="retain", **qa),
+            "retain": SplitSpec(hub_config="knowmem", hub_split="retain_qa", hub_split_aliases=("retain2_qa",),
+                                domain=domain, item_split="retain",
+                                files=_data_files("retain_qa") + _data_files("retain2_qa") + ("retain2-qa.json",)),
         },
         corpora={
             "forget": CorpusSpec(hub, "raw", "forget", _corpus_files("forget")),
