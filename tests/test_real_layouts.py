@@ -146,6 +146,20 @@ def test_snapshot_without_card_uses_file_names_outside_hidden_folders(muse_snaps
     assert _qa(load_real("muse-news", "forget", copy)) == FORGET_QA  # the .cache copy is never read
 
 
+def test_hub_cache_snapshot_of_symlinks(muse_snapshot: Path, tmp_path: Path) -> None:
+    """``~/.cache/huggingface/hub/datasets--muse-bench--MUSE-News/snapshots/<commit>``: links to blobs."""
+    repo = tmp_path / "hub" / "datasets--muse-bench--MUSE-News"
+    snapshot = repo / "snapshots" / "0123abcd"
+    for i, path in enumerate(sorted(p for p in muse_snapshot.rglob("*") if p.is_file() and ".cache" not in p.parts)):
+        blob = repo / "blobs" / f"{i:040x}"
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, blob)
+        link = snapshot / path.relative_to(muse_snapshot)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blob)
+    assert _qa(load_real("muse-news", "forget", snapshot)) == FORGET_QA
+
+
 def test_wmdp_and_tofu_snapshots(tmp_path: Path) -> None:
     wmdp = tmp_path / "wmdp"
     _parquet(wmdp / "wmdp-bio" / "test-00000-of-00001.parquet", WMDP)

@@ -130,7 +130,7 @@ def read_files(paths: Sequence[str | os.PathLike[str]]) -> list[Row]:
     builder = builders.pop()
     with _quiet(offline=True) as datasets, tempfile.TemporaryDirectory(prefix="unpact-data-") as cache:
         try:
-            data = datasets.load_dataset(builder, data_files={"rows": [str(p.resolve()) for p in files]},
+            data = datasets.load_dataset(builder, data_files={"rows": [str(p.absolute()) for p in files]},
                                          split="rows", keep_in_memory=True, cache_dir=cache,
                                          **BUILDER_OPTIONS.get(builder, {}))
         except Exception as exc:  # any parser failure becomes one line naming the file
