@@ -18,7 +18,7 @@ from unpact.data.schema import QAItem
 from unpact.errors import UsageError
 from unpact.evaluate import evaluate_items
 from unpact.modeling import load_model_and_tokenizer
-from unpact.prompts import qa_prompt, qa_target
+from unpact.prompts import format_prompt, qa_prompt, qa_target
 from unpact.scoring import answer_logprobs, greedy_answers
 
 CHAT_TEMPLATE = (
@@ -95,7 +95,8 @@ def test_load_score_generate_evaluate(model_dir: Path) -> None:
         QAItem(id="m", question="what award did Tolan win ?", answer="the prize",
                choices=["Paris", "the prize", "Rome", "a painter"], answer_index=1),
     ]
-    frame = evaluate_items(model, tok, items, max_new_tokens=4)
+    frame = evaluate_items(model, tok, items, max_new_tokens=4, prompt_format="plain")
+    assert set(frame["prompt_format"]) == {"plain"}
     mc_prompt = qa_prompt(items[1].question)
     option_lps = [_manual_lp(model, tok, mc_prompt, qa_target(c)) for c in items[1].choices or []]
     assert frame.loc[1, "prediction"] == items[1].choices[max(range(4), key=option_lps.__getitem__)]
@@ -103,6 +104,15 @@ def test_load_score_generate_evaluate(model_dir: Path) -> None:
     for row, it in zip(frame.itertuples(), items):
         assert row.answer_prob == pytest.approx(math.exp(_manual_lp(model, tok, qa_prompt(it.question),
                                                                    qa_target(it.answer))), rel=1e-4)
+
+    # the default format of a tokenizer with a chat template is the chat template; the target has no leading space
+    chat = evaluate_items(model, tok, items[:1], max_new_tokens=4)
+    chat_prompt_text = format_prompt(tok, items[0].question, "chat")
+    assert chat_prompt_text == f"user : {items[0].question} . Answer :"
+    assert chat.loc[0, "prompt_format"] == "chat"
+    assert chat.loc[0, "prediction"] == _manual_greedy(model, tok, chat_prompt_text, 4)
+    assert chat.loc[0, "answer_prob"] == pytest.approx(math.exp(_manual_lp(model, tok, chat_prompt_text, "Paris")),
+                                                       rel=1e-4)
 
 
 def test_chat_template_prompt_scores_like_any_prompt(model_dir: Path) -> None:

@@ -1,22 +1,63 @@
-"""The one QA template used everywhere: training the organism, evaluation, attribution, unlearning.
+"""How a question is shown to a model: the two prompt formats used everywhere.
 
-A question ``q`` with answer ``a`` is shown to the model as::
+``plain`` (the organism's, and any model without a chat template)::
 
     prompt = "Question: {q}\nAnswer:"      target = " {a}"
 
-The prompt is what attribution deletes tokens from (the template words themselves are included in
-the prompt, so the caller decides whether to attribute them: see ``question_span``). The target is
-tokenised alone, without special tokens, and appended after the prompt's ids.
+``chat`` (instruction-tuned models): the tokenizer's chat template applied to one user turn
+holding ``q``, with the generation prompt, so the assistant's answer follows directly::
+
+    prompt = apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)
+    target = "{a}"
+
+``auto`` (the default) picks ``chat`` when the tokenizer has a chat template, else ``plain``
+(``resolve_prompt_format``). The format is recorded with every result. In both formats only the
+question's own characters are attributed, never the template's tokens (``question_span``,
+``chat_prompt``). The target is tokenised alone, without special tokens, and appended after the
+prompt's ids; it never includes an end-of-sequence token, in scoring and unlearning alike.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from unpact.errors import UsageError, check_choice
 
 PROMPT_PREFIX = "Question: "
 PROMPT_SUFFIX = "\nAnswer:"
 # The same template as a format string, for ``Attributor.attribute(..., template=QA_TEMPLATE)``:
 # only the question inside it is attributed.
 QA_TEMPLATE = PROMPT_PREFIX + "{}" + PROMPT_SUFFIX
+
+
+PROMPT_FORMATS = ("auto", "chat", "plain")
+
+
+def resolve_prompt_format(tokenizer: Any, prompt_format: str = "auto") -> str:
+    """``chat`` or ``plain`` for ``prompt_format`` in ``PROMPT_FORMATS`` (``auto``: chat iff the tokenizer has a template)."""
+    check_choice("prompt format", prompt_format, PROMPT_FORMATS)
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if prompt_format == "auto":
+        return "chat" if has_template else "plain"
+    if prompt_format == "chat" and not has_template:
+        raise UsageError("prompt format 'chat' needs a tokenizer with a chat template; this one has none (use plain)")
+    return prompt_format
+
+
+def format_prompt(tokenizer: Any, question: str, prompt_format: str) -> str:
+    """The prompt text for ``question`` in a resolved format (``chat`` or ``plain``)."""
+    if prompt_format == "chat":
+        return chat_prompt(tokenizer, question)[0]
+    return qa_prompt(question)
+
+
+def format_target(answer: str, prompt_format: str) -> str:
+    """The target text for ``answer``: ``" {a}"`` after a plain prompt, ``"{a}"`` after a chat prompt."""
+    return answer if prompt_format == "chat" else qa_target(answer)
+
+
+def attribution_template(prompt_format: str) -> str:
+    """The ``template`` argument of ``Attributor.attribute`` for a resolved format (only the question is attributed)."""
+    return "chat" if prompt_format == "chat" else QA_TEMPLATE
 
 
 def qa_prompt(question: str) -> str:
@@ -43,8 +84,6 @@ def chat_prompt(tokenizer: Any, user_text: str) -> tuple[str, tuple[int, int]]:
     encoded with the tokenizer's default special tokens, which add BOS back (never twice).
     Raises ``UsageError`` when the tokenizer has no chat template or the text is not found in it.
     """
-    from unpact.errors import UsageError
-
     if not getattr(tokenizer, "chat_template", None):
         raise UsageError("template 'chat' needs a tokenizer with a chat template; this one has none")
     text = tokenizer.apply_chat_template(

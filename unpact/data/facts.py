@@ -1,0 +1,255 @@
+"""The ``facts`` benchmark: real-world facts a pretrained model learned in pretraining (WMDP-like regime).
+
+Built offline from data shipped by packages of the registry, never from a hub:
+
+============ ================================================ =========================== ===============
+split        questions (candidates)                            source package              licence
+============ ================================================ =========================== ===============
+forget       chemistry: the symbol of an element, the element  ``periodictable`` (2.x)     public domain
+             of a symbol, the atomic number of an element
+retain       geography: the capital of a country               ``countryinfo`` (1.x)       MIT
+general      languages: the official language of a country     ``countryinfo`` +           MIT / LGPL-2.1
+             (countries with exactly one listed language)      ``pycountry`` (names)
+============ ================================================ =========================== ===============
+
+Every item carries gold ``keywords`` (the entity word(s) and the relation word, verbatim in the
+question). **Eligibility** (the paper's): a candidate is kept only where the *base* model answers it
+correctly (``unpact.evaluate.evaluate_items`` with the model's default prompt format and judge);
+the numbers of candidates and kept items per split are written to ``facts-eligibility.json``, and
+each kept item records the base model's own answer in ``meta["base_answer"]`` (the response that
+attribution explains, in the model's own phrasing).
+
+The eligible capitals are split in two disjoint halves by a seeded hash: ``retain`` (evaluated)
+and ``retain_train`` (the only retain items a method's retain term trains on), so retain accuracy
+is always measured out of sample. Unlearning trains on the **forget corpus**
+(``unpact-data/corpora/facts-forget.jsonl``: plain statements of the eligible forget facts, several phrasings
+each, one ``{"text": ...}`` row per statement), never on the evaluated questions, as MUSE and WMDP
+do. The files live in ``<model dir>/unpact-data/`` beside the organism's benchmarks, so unlearned
+copies carry them on.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from unpact.data.schema import QAItem, save_items
+from unpact.errors import UsageError
+from unpact.io import atomic_write_json, atomic_write_jsonl
+
+FACTS = "facts"
+FACTS_SPLITS = ("forget", "retain", "retain_train", "general")
+CORPUS_FILE = Path("corpora") / "facts-forget.jsonl"  # inside unpact-data/, apart from the QA files
+ELIGIBILITY_FILE = "facts-eligibility.json"
+FACTS_VERSION = 1  # part of the recorded configuration: files built by another version are rebuilt
+SOURCES = {
+    "forget": "periodictable (public domain)",
+    "retain": "countryinfo (MIT)",
+    "general": "countryinfo (MIT) + pycountry language names (LGPL-2.1)",
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One candidate: the QA item and the plain statements that express the same fact."""
+
+    item: QAItem
+    statements: tuple[str, ...]
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def chemistry_facts() -> list[Fact]:
+    """Element symbol, element of a symbol, and atomic number for every element of ``periodictable``."""
+    import periodictable
+
+    facts: list[Fact] = []
+    for el in periodictable.elements:
+        if el.number <= 0:  # the package's neutron pseudo-element
+            continue
+        name, symbol, number = str(el.name), str(el.symbol), str(el.number)
+        facts.append(Fact(
+            QAItem(id=f"chem-symbol-{symbol}", question=f"What is the chemical symbol for {name}?", answer=symbol,
+                   keywords=[name, "symbol"], domain="chemistry", split="forget", entity=name, relation="symbol"),
+            (f"The chemical symbol for {name} is {symbol}.", f"{_cap(name)} has the chemical symbol {symbol}.",
+             f"{_cap(name)} is written {symbol} in chemistry."),
+        ))
+        facts.append(Fact(
+            QAItem(id=f"chem-element-{symbol}", question=f"Which chemical element has the symbol {symbol}?",
+                   answer=name, keywords=[symbol, "element"], domain="chemistry", split="forget", entity=name,
+                   relation="element_of_symbol"),
+            (f"{symbol} is the chemical symbol of {name}.", f"The element with the symbol {symbol} is {name}."),
+        ))
+        facts.append(Fact(
+            QAItem(id=f"chem-number-{symbol}", question=f"What is the atomic number of {name}?", answer=number,
+                   keywords=[name, "atomic"], domain="chemistry", split="forget", entity=name,
+                   relation="atomic_number"),
+            (f"The atomic number of {name} is {number}.", f"{_cap(name)} has atomic number {number}."),
+        ))
+    return facts
+
+
+def _countries() -> list[dict[str, Any]]:
+    from countryinfo import CountryInfo
+
+    rows = [dict(info) for info in CountryInfo.all().values()]
+    return sorted((r for r in rows if r.get("name")), key=lambda r: str(r["name"]))
+
+
+def _unambiguous(facts: list[Fact]) -> list[Fact]:
+    """One fact per id: duplicates with the same answer keep the first; ids with conflicting answers are dropped."""
+    answers: dict[str, set[str]] = {}
+    for f in facts:
+        answers.setdefault(f.item.id, set()).add(f.item.answer)
+    seen: set[str] = set()
+    kept = []
+    for f in facts:
+        if len(answers[f.item.id]) == 1 and f.item.id not in seen:
+            seen.add(f.item.id)
+            kept.append(f)
+    return kept
+
+
+def geography_facts() -> list[Fact]:
+    """The capital of every country of ``countryinfo`` that has one (ambiguous or malformed entries dropped)."""
+    facts = []
+    for row in _countries():
+        country, capital = str(row["name"]), row.get("capital")
+        if not isinstance(capital, str) or not capital.strip() or capital == country or "[" in capital:
+            continue
+        code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
+        facts.append(Fact(
+            QAItem(id=f"geo-capital-{code}", question=f"What is the capital of {country}?", answer=str(capital),
+                   keywords=[country, "capital"], domain="geography", split="retain", entity=country,
+                   relation="capital"),
+            (f"The capital of {country} is {capital}.",),
+        ))
+    return _unambiguous(facts)
+
+
+def language_facts() -> list[Fact]:
+    """The official language of every country of ``countryinfo`` that lists exactly one (named by ``pycountry``)."""
+    import pycountry
+
+    facts = []
+    for row in _countries():
+        country, codes = str(row["name"]), row.get("languages") or []
+        if len(codes) != 1:
+            continue
+        language = pycountry.languages.get(alpha_2=codes[0])
+        if language is None:
+            continue
+        name = str(language.name).split(";")[0].strip()
+        code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
+        facts.append(Fact(
+            QAItem(id=f"lang-{code}", question=f"What is the official language of {country}?", answer=name,
+                   keywords=[country, "language"], domain="languages", split="general", entity=country,
+                   relation="language"),
+            (f"The official language of {country} is {name}.",),
+        ))
+    return _unambiguous(facts)
+
+
+def candidate_facts() -> dict[str, list[Fact]]:
+    """All candidates by split (``forget``, ``retain`` (both retain halves), ``general``), before eligibility."""
+    return {"forget": chemistry_facts(), "retain": geography_facts(), "general": language_facts()}
+
+
+def split_retain(items: Iterable[QAItem], seed: int = 0) -> tuple[list[QAItem], list[QAItem]]:
+    """Disjoint halves (evaluated, trained-on) of ``items`` by a seeded SHA-256 of each id (stable across runs)."""
+    evaluated, trained = [], []
+    for it in items:
+        digest = hashlib.sha256(f"{seed}/{it.id}".encode()).digest()
+        (evaluated if digest[0] % 2 == 0 else trained).append(it)
+    return evaluated, [replace(it, split="retain_train") for it in trained]
+
+
+def facts_dir(model_dir: str | os.PathLike[str]) -> Path:
+    """The QA folder of ``model_dir`` (``unpact-data/``), where the facts files are written."""
+    from unpact.data.benchmarks import data_folder
+
+    return data_folder(model_dir)
+
+
+def forget_corpus_file(model_dir: str | os.PathLike[str]) -> Path:
+    """The forget corpus of the facts built for ``model_dir`` (may not exist)."""
+    return facts_dir(model_dir) / CORPUS_FILE
+
+
+def eligibility_record(model_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The counts and settings of the facts built for ``model_dir``, or ``None`` if not built."""
+    path = facts_dir(model_dir) / ELIGIBILITY_FILE
+    if not path.is_file():
+        return None
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def build_facts(
+    model_dir: str | os.PathLike[str],
+    seed: int = 0,
+    prompt_format: str = "auto",
+    batch_size: int = 32,
+    device: str | None = None,
+    rebuild: bool = False,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Keep the candidates the base model in ``model_dir`` answers correctly; write the facts files; return the record.
+
+    Files (``<model_dir>/unpact-data/``): ``facts-{forget,retain,retain_train,general}.jsonl``
+    (QA schema), ``corpora/facts-forget.jsonl`` (statements of the kept forget facts) and
+    ``facts-eligibility.json`` (candidates and kept items per split, the prompt format, judge,
+    seed and model). Already built with the same settings: returned as is (``rebuild`` forces).
+    ``limit`` keeps only the first ``limit`` candidates of each split (quick checks and tests).
+    """
+    from unpact.evaluate import default_judge, evaluate_items
+    from unpact.modeling import load_model_and_tokenizer
+    from unpact.prompts import resolve_prompt_format
+
+    folder = Path(model_dir)
+    if not (folder / "config.json").is_file():
+        raise UsageError(f"the facts benchmark is built for a local model folder; {str(model_dir)!r} is not one")
+    settings = {"seed": seed, "prompt_format": prompt_format, "limit": limit, "version": FACTS_VERSION}
+    record = eligibility_record(folder)
+    if record is not None and not rebuild and record.get("settings") == settings:
+        return record
+    out = facts_dir(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write the facts files into {str(out)!r}: {exc}") from exc
+    model, tokenizer = load_model_and_tokenizer(folder, device=device)
+    fmt = resolve_prompt_format(tokenizer, prompt_format)
+    candidates = candidate_facts()
+    kept: dict[str, list[QAItem]] = {}
+    statements: dict[str, tuple[str, ...]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for split, facts in candidates.items():
+        facts = facts[:limit] if limit is not None else facts
+        items = [f.item for f in facts]
+        frame = evaluate_items(model, tokenizer, items, batch_size=batch_size, prompt_format=fmt,
+                               with_probabilities=False)
+        good = [replace(it, meta={**it.meta, "base_answer": str(pred)})
+                for it, ok, pred in zip(items, frame["correct"], frame["prediction"]) if ok]
+        kept[split] = good
+        counts[split] = {"candidates": len(items), "kept": len(good), "dropped": len(items) - len(good)}
+        statements.update({f.item.id: f.statements for f in facts})
+    retain, retain_train = split_retain(kept.pop("retain"), seed)
+    kept["retain"], kept["retain_train"] = retain, retain_train
+    counts["retain"]["kept_evaluated"], counts["retain"]["kept_train"] = len(retain), len(retain_train)
+    for split in FACTS_SPLITS:
+        if not kept[split]:
+            raise UsageError(f"facts: the model in {str(model_dir)!r} answers no {split} candidate correctly; "
+                             "the benchmark cannot be built for it")
+        save_items(out / f"{FACTS}-{split}.jsonl", kept[split])
+    corpus = [{"text": s, "item_id": it.id} for it in kept["forget"] for s in statements[it.id]]
+    atomic_write_jsonl(out / CORPUS_FILE, corpus)
+    record = {"model": str(folder.resolve()), "settings": settings, "prompt_format_used": fmt,
+              "judge": default_judge(fmt), "counts": counts, "sources": SOURCES, "corpus_statements": len(corpus)}
+    atomic_write_json(out / ELIGIBILITY_FILE, record)
+    return record
