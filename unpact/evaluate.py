@@ -25,7 +25,6 @@ from unpact.prompts import format_prompt, format_target, resolve_prompt_format
 from unpact.scoring import answer_logprobs, first_token_top1, greedy_answers
 from unpact.stats import wilson_interval
 
-
 DEFAULT_JUDGES = {"plain": "exact", "chat": "contains"}
 # Greedy answer length: a bare value after a plain prompt, a short sentence after a chat prompt.
 DEFAULT_MAX_NEW_TOKENS = {"plain": 8, "chat": 24}
@@ -111,7 +110,7 @@ def evaluate_items(
 
 def accuracy_summary(frame: pd.DataFrame, confidence: float = 0.95) -> dict[str, float | int]:
     """Accuracy of a per-item frame with its Wilson ``confidence`` interval (higher is better)."""
-    n = int(len(frame))
+    n = len(frame)
     k = int(frame["correct"].sum()) if n else 0
     low, high = wilson_interval(k, n, confidence)
     return {"accuracy": k / n if n else math.nan, "n": n, "ci_low": low, "ci_high": high, "confidence": confidence}

@@ -45,10 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from unpact.data.benchmarks import benchmark_items
+    from unpact.data.facts import FACTS, build_facts
     from unpact.data.schema import load_items
     from unpact.emphasis import check_style, emphasize
     from unpact.evaluate import accuracy_summary, default_judge, evaluate_items
-    from unpact.data.facts import FACTS, build_facts
     from unpact.modeling import load_model_and_tokenizer
     from unpact.pretrained import resolve_model
 
