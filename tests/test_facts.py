@@ -22,17 +22,17 @@ from unpact.errors import UsageError
 
 def test_candidates_are_valid_items_with_keywords_and_statements() -> None:
     candidates = candidate_facts()
-    assert len(candidates["forget"]) == 3 * 118  # three relations of every element
-    assert len(candidates["retain"]) > 200 and len(candidates["general"]) > 100
+    assert len(candidates["retain"]) == 3 * 118  # three relations of every element
+    assert len(candidates["forget"]) > 250 and len(candidates["general"]) > 100
     for split, facts in candidates.items():
         assert len({f.item.id for f in facts}) == len(facts), split
         for f in facts:
             validate_item(f.item)  # keywords occur verbatim in the question
             assert f.item.keywords and f.statements
             assert all(f.item.answer in s for s in f.statements)  # a statement states the answer
-    gold = next(f for f in candidates["forget"] if f.item.id == "chem-symbol-Au")
+    gold = next(f for f in candidates["retain"] if f.item.id == "chem-symbol-Au")
     assert (gold.item.question, gold.item.answer) == ("What is the chemical symbol for gold?", "Au")
-    paris = next(f for f in candidates["retain"] if f.item.entity == "France")
+    paris = next(f for f in candidates["forget"] if f.item.entity == "France")
     assert paris.item.answer == "Paris"
     # forget and retain answers do not share a value pool
     assert not {f.item.answer for f in candidates["forget"]} & {f.item.answer for f in candidates["retain"]}
@@ -40,6 +40,7 @@ def test_candidates_are_valid_items_with_keywords_and_statements() -> None:
 
 def test_retain_halves_are_disjoint_and_stable() -> None:
     items = [f.item for f in candidate_facts()["retain"]]
+    assert {it.split for it in items} == {"retain"}
     evaluated, trained = split_retain(items, seed=0)
     assert {it.id for it in evaluated}.isdisjoint({it.id for it in trained})
     assert len(evaluated) + len(trained) == len(items)
@@ -70,7 +71,7 @@ def test_facts_on_smollm2(smollm2_dir: Path, tmp_path: Path) -> None:
     assert record["prompt_format_used"] == "chat" and record["judge"] == "contains"
     forget = record["counts"]["forget"]
     assert forget["candidates"] == 12 and forget["kept"] + forget["dropped"] == 12
-    assert forget["kept"] >= 6  # it knows the symbols of the first elements (H, He, Li, ...)
+    assert forget["kept"] >= 3  # it knows a few of the first capitals (Afghanistan, Albania, Algeria, ...)
     for split in FACTS_SPLITS:
         items = benchmark_items(model, "facts", split)
         assert all(it.answer.lower() in it.meta["base_answer"].lower() for it in items)

@@ -5,12 +5,20 @@ Built offline from data shipped by packages of the registry, never from a hub:
 ============ ================================================ =========================== ===============
 split        questions (candidates)                            source package              licence
 ============ ================================================ =========================== ===============
-forget       chemistry: the symbol of an element, the element  ``periodictable`` (2.x)     public domain
+forget       geography: the capital of a country, the capital  ``countryinfo`` (1.x),      MIT, BSD-3
+             of a US state                                     ``us`` (4.x)
+retain       chemistry: the symbol of an element, the element  ``periodictable`` (2.x)     public domain
              of a symbol, the atomic number of an element
-retain       geography: the capital of a country               ``countryinfo`` (1.x)       MIT
 general      languages: the official language of a country     ``countryinfo`` +           MIT / LGPL-2.1
              (countries with exactly one listed language)      ``pycountry`` (names)
 ============ ================================================ =========================== ===============
+
+Why this assignment: the forget domain needs the most facts the small pretrained models know
+(SmolLM2-135M knows about 90 world and 20 US-state capitals of ~290 candidates, but only ~60 element
+symbols, ~18 elements of a symbol and ~17 atomic numbers), and forget and retain must not share
+entities or answers (cities vs chemical symbols/elements). The general questions do share their
+*entities* with the forget questions (countries): each general item records
+``meta["shares_forget_entity"]``, so that overlap can be read as its own factor.
 
 Every item carries gold ``keywords`` (the entity word(s) and the relation word, verbatim in the
 question). **Eligibility** (the paper's): a candidate is kept only where the *base* model answers it
@@ -19,7 +27,7 @@ the numbers of candidates and kept items per split are written to ``facts-eligib
 each kept item records the base model's own answer in ``meta["base_answer"]`` (the response that
 attribution explains, in the model's own phrasing).
 
-The eligible capitals are split in two disjoint halves by a seeded hash: ``retain`` (evaluated)
+The eligible retain items are split in two disjoint halves by a seeded hash: ``retain`` (evaluated)
 and ``retain_train`` (the only retain items a method's retain term trains on), so retain accuracy
 is always measured out of sample. Unlearning trains on the **forget corpus**
 (``unpact-data/corpora/facts-forget.jsonl``: plain statements of the eligible forget facts, several phrasings
@@ -45,10 +53,10 @@ FACTS = "facts"
 FACTS_SPLITS = ("forget", "retain", "retain_train", "general")
 CORPUS_FILE = Path("corpora") / "facts-forget.jsonl"  # inside unpact-data/, apart from the QA files
 ELIGIBILITY_FILE = "facts-eligibility.json"
-FACTS_VERSION = 1  # part of the recorded configuration: files built by another version are rebuilt
+FACTS_VERSION = 2  # part of the recorded configuration: files built by another version are rebuilt
 SOURCES = {
-    "forget": "periodictable (public domain)",
-    "retain": "countryinfo (MIT)",
+    "forget": "countryinfo (MIT) and us (BSD-3)",
+    "retain": "periodictable (public domain)",
     "general": "countryinfo (MIT) + pycountry language names (LGPL-2.1)",
 }
 
@@ -66,7 +74,7 @@ def _cap(text: str) -> str:
 
 
 def chemistry_facts() -> list[Fact]:
-    """Element symbol, element of a symbol, and atomic number for every element of ``periodictable``."""
+    """Symbol, element of a symbol, atomic number and element of a number, for every element of ``periodictable``."""
     import periodictable
 
     facts: list[Fact] = []
@@ -76,19 +84,19 @@ def chemistry_facts() -> list[Fact]:
         name, symbol, number = str(el.name), str(el.symbol), str(el.number)
         facts.append(Fact(
             QAItem(id=f"chem-symbol-{symbol}", question=f"What is the chemical symbol for {name}?", answer=symbol,
-                   keywords=[name, "symbol"], domain="chemistry", split="forget", entity=name, relation="symbol"),
+                   keywords=[name, "symbol"], domain="chemistry", split="retain", entity=name, relation="symbol"),
             (f"The chemical symbol for {name} is {symbol}.", f"{_cap(name)} has the chemical symbol {symbol}.",
              f"{_cap(name)} is written {symbol} in chemistry."),
         ))
         facts.append(Fact(
             QAItem(id=f"chem-element-{symbol}", question=f"Which chemical element has the symbol {symbol}?",
-                   answer=name, keywords=[symbol, "element"], domain="chemistry", split="forget", entity=name,
+                   answer=name, keywords=[symbol, "element"], domain="chemistry", split="retain", entity=name,
                    relation="element_of_symbol"),
             (f"{symbol} is the chemical symbol of {name}.", f"The element with the symbol {symbol} is {name}."),
         ))
         facts.append(Fact(
             QAItem(id=f"chem-number-{symbol}", question=f"What is the atomic number of {name}?", answer=number,
-                   keywords=[name, "atomic"], domain="chemistry", split="forget", entity=name,
+                   keywords=[name, "atomic"], domain="chemistry", split="retain", entity=name,
                    relation="atomic_number"),
             (f"The atomic number of {name} is {number}.", f"{_cap(name)} has atomic number {number}."),
         ))
@@ -117,7 +125,8 @@ def _unambiguous(facts: list[Fact]) -> list[Fact]:
 
 
 def geography_facts() -> list[Fact]:
-    """The capital of every country of ``countryinfo`` that has one (ambiguous or malformed entries dropped)."""
+    """The capital of every country of ``countryinfo`` that has one (ambiguous or malformed entries dropped) and
+    of every US state."""
     facts = []
     for row in _countries():
         country, capital = str(row["name"]), row.get("capital")
@@ -126,11 +135,24 @@ def geography_facts() -> list[Fact]:
         code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
         facts.append(Fact(
             QAItem(id=f"geo-capital-{code}", question=f"What is the capital of {country}?", answer=str(capital),
-                   keywords=[country, "capital"], domain="geography", split="retain", entity=country,
+                   keywords=[country, "capital"], domain="geography", split="forget", entity=country,
                    relation="capital"),
-            (f"The capital of {country} is {capital}.",),
+            (f"The capital of {country} is {capital}.", f"{capital} is the capital of {country}.",
+             f"{country}'s capital city is {capital}."),
         ))
-    return _unambiguous(facts)
+    return _unambiguous(facts) + us_state_facts()
+
+
+def us_state_facts() -> list[Fact]:
+    """The capital of every US state of the ``us`` package."""
+    from us import states
+
+    return [Fact(
+        QAItem(id=f"geo-state-capital-{st.abbr}", question=f"What is the capital of the US state of {st.name}?",
+               answer=str(st.capital), keywords=[st.name, "capital"], domain="geography", split="forget",
+               entity=str(st.name), relation="state_capital"),
+        (f"The capital of {st.name} is {st.capital}.", f"{st.capital} is the capital of the state of {st.name}."),
+    ) for st in states.STATES]
 
 
 def language_facts() -> list[Fact]:
@@ -158,7 +180,7 @@ def language_facts() -> list[Fact]:
 
 def candidate_facts() -> dict[str, list[Fact]]:
     """All candidates by split (``forget``, ``retain`` (both retain halves), ``general``), before eligibility."""
-    return {"forget": chemistry_facts(), "retain": geography_facts(), "general": language_facts()}
+    return {"forget": geography_facts(), "retain": chemistry_facts(), "general": language_facts()}
 
 
 def split_retain(items: Iterable[QAItem], seed: int = 0) -> tuple[list[QAItem], list[QAItem]]:
@@ -239,6 +261,9 @@ def build_facts(
         kept[split] = good
         counts[split] = {"candidates": len(items), "kept": len(good), "dropped": len(items) - len(good)}
         statements.update({f.item.id: f.statements for f in facts})
+    forget_entities = {it.entity for it in kept["forget"]}
+    kept["general"] = [replace(it, meta={**it.meta, "shares_forget_entity": it.entity in forget_entities})
+                       for it in kept["general"]]
     retain, retain_train = split_retain(kept.pop("retain"), seed)
     kept["retain"], kept["retain_train"] = retain, retain_train
     counts["retain"]["kept_evaluated"], counts["retain"]["kept_train"] = len(retain), len(retain_train)
