@@ -120,7 +120,8 @@ def timed(fn: Any) -> tuple[Any, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
-    parser.add_argument("--organism", choices=("llama", "gpt2", "qwen2"), help="use the quick organism of this architecture (trained or cached)")
+    parser.add_argument("--organism", choices=("llama", "gpt2", "qwen2"),
+                        help="use the quick organism of this architecture (trained or cached)")
     parser.add_argument("--data")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--captum-n", type=int, default=None, help="run captum on the first N prompts only (default: all)")
@@ -152,7 +153,7 @@ def main() -> None:
         for flag in (False, True):
             variant = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
                                  progress=False, prefix_cache=flag)
-            scores[flag], times[flag] = timed(lambda: variant.attribute(prompts, targets, template=template))
+            scores[flag], times[flag] = timed(lambda v=variant: v.attribute(prompts, targets, template=template))
         gap = max(float(np.max(np.abs(a.contributions - b.contributions)))
                   for a, b in zip(scores[False].items, scores[True].items))
         print(f"prefix cache: off {times[False]:.2f} s, on {times[True]:.2f} s "

@@ -13,8 +13,8 @@ thread per process avoids oversubscription stalls; the table records the setting
 from __future__ import annotations
 
 import argparse
-import sys
 import os
+import sys
 import tempfile
 import time
 

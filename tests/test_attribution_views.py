@@ -12,6 +12,7 @@ import pytest
 
 from unpact.attribution.attributor import PromptAttribution
 from unpact.attribution.heat import heat_ansi, heat_html, save_heat_png, symmetric_scale, unit_colour
+from unpact.attribution.keytokens import KeyRule
 from unpact.cli import main
 
 
@@ -89,6 +90,8 @@ def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path, capsys: py
     a = frame[frame["item_id"] == "a"]
     hits = int((a["key"] & a["gold_keyword"].astype(bool)).sum())
     assert f"precision {hits}/{int(a['key'].sum())}, recall {hits}/1" in capsys.readouterr().err
+    for _, rows_of_item in frame.groupby("item_id"):  # the shared KeyToken rule, as in the book
+        assert rows_of_item["key"].tolist() == KeyRule().mask(rows_of_item["contribution"].to_numpy()).tolist()
 
 
 @pytest.mark.parametrize(

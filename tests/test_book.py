@@ -12,10 +12,16 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-
 from bookbuild import REPO, book_cache, built_book
+
 from unpact.book.build import broken_internal_links
-from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown, write_missing_notebook_stubs
+from unpact.book.pages import (
+    api_markdown,
+    performance_markdown,
+    read_summary,
+    status_markdown,
+    write_missing_notebook_stubs,
+)
 from unpact.errors import UsageError
 
 FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from bookbuild import built_book
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -122,7 +122,8 @@ def test_cli_run_exits_1_on_failure_and_2_on_bad_profile(repo: Path) -> None:
 @pytest.mark.parametrize("raw, message", [
     ({"notebooks": {"nosuch": {}}}, "unknown notebook 'nosuch'; valid notebooks: tiny"),
     ({"notebooks": {"tiny": {"factr": 1}}}, "no parameter 'factr'; valid parameters: factor, fail"),
-    ({"defaults": {"seed": 1}, "notebooks": {"tiny": {}}}, "shared default 'seed' is declared by no listed notebook; valid parameters: factor, fail"),
+    ({"defaults": {"seed": 1}, "notebooks": {"tiny": {}}},
+     "shared default 'seed' is declared by no listed notebook; valid parameters: factor, fail"),
     ({"notebooks": {"tiny": {"out_dir": "x"}}}, "no parameter 'out_dir'"),
     ({"notebook": {"tiny": {}}}, "unknown key\\(s\\) notebook; valid keys"),
     ({"notebooks": {}}, "'notebooks' must map"),

@@ -45,7 +45,7 @@ def test_emphasis_uses_only_question_words_and_the_control_avoids_key_words(micr
         for item, ws in zip(forget, words):
             assert all(w in item.question.split() for w in ws)
     controls = micro_study.emphasis_words("news", "ga", "control")
-    for i, (item, ws) in enumerate(zip(forget, controls)):
+    for i, ws in enumerate(controls):
         assert not set(ws) & set(micro_study.key_words(base, i))
     for style in micro_study.config.styles:
         for item, q in zip(forget, micro_study.emphasized_questions("news", "ga", style, "base_key")):

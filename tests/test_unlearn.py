@@ -15,7 +15,16 @@ from tests.conftest import make_tiny_model
 from unpact.cli import main
 from unpact.data.schema import QAItem, save_items
 from unpact.errors import UsageError
-from unpact.unlearn import METHODS, Budget, TrainingDiverged, build_params, get_method, parse_assignments, unlearn, unlearn_to_dir
+from unpact.unlearn import (
+    METHODS,
+    Budget,
+    TrainingDiverged,
+    build_params,
+    get_method,
+    parse_assignments,
+    unlearn,
+    unlearn_to_dir,
+)
 from unpact.unlearn.layers import decoder_layers, default_rmu_modules, middle_layer, select_trainable
 from unpact.unlearn.methods import GA, TaskVector
 
@@ -138,7 +147,9 @@ def _model_dir(saved: Path) -> Path:
     return saved
 
 
-def test_nan_loss_stops_and_writes_nothing(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_and_writes_nothing(
+    saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = _model_dir(saved_tiny_model)
     monkeypatch.setattr(GA, "forget_term", lambda self, model, ref, batch: model.get_input_embeddings().weight.sum() * float("nan"))
     out = tmp_path / "out"

@@ -57,7 +57,7 @@ def load_model_and_tokenizer(
         raise UsageError(f"{path!r} is not a causal LM: {exc}") from exc
     tokenizer = load_tokenizer(path)
     if device_map is None:
-        model.to(resolve_device(device))
+        model.to(resolve_device(device))  # type: ignore[arg-type]  # transformers' decorated .to confuses mypy
     model.eval()
     return model, tokenizer
 

@@ -31,8 +31,8 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,9 @@ def encode_examples(tokenizer: Any, examples: list[dict[str, str]], answer_only:
     return out
 
 
-def _batches(encoded: list[tuple[list[int], list[int]]], order: list[int], size: int, pad: int):
+def _batches(
+    encoded: list[tuple[list[int], list[int]]], order: list[int], size: int, pad: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     for start in range(0, len(order), size):
         rows = [encoded[i] for i in order[start : start + size]]
         width = max(len(ids) for ids, _ in rows)

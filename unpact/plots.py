@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -282,7 +283,7 @@ def plot_dilemma(
     ax.set_ylim(-0.03, 1.03)
     ax.axvline(gx, color="grey", linestyle="--", linewidth=0.8)
     ax.axhline(gy, color="grey", linestyle="--", linewidth=0.8)
-    style = dict(fontsize=9, color="dimgrey", style="italic")
+    style: dict[str, Any] = dict(fontsize=9, color="dimgrey", style="italic")
     ax.text((gx + 1) / 2, gy / 2, "insufficient\n(knowledge recoverable)", ha="center", va="center", **style)
     ax.text(gx / 2, (gy + 1) / 2, "destructive\n(utility lost)", ha="center", va="center", **style)
     ax.text(gx / 2, gy / 2, "goal", ha="center", va="center", **style)

@@ -77,11 +77,12 @@ def machine_description() -> str:
         import torch
 
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)
     except ImportError:
         gpu, torch_version = "unknown GPU", "not installed"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores available, {platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch_version}, {gpu}"
+    return (f"{model}, {cores} cores available, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch_version}, {gpu}")
 
 
 def write_benchmark(path: str | os.PathLike[str], title: str, command: str, rows: list[dict[str, Any]],

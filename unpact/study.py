@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from unpact.attribution import Attributor, AttributionResult
-from unpact.cache import cached_artifact, config_hash
-from unpact.attribution.keytokens import key_mask
+from unpact.attribution import AttributionResult, Attributor
+from unpact.attribution.keytokens import KeyRule
 from unpact.attribution.tracking import unit_changes
+from unpact.cache import cached_artifact, config_hash
 from unpact.data.benchmarks import benchmark_file, benchmark_items
 from unpact.data.schema import QAItem
 from unpact.emphasis import EMPHASIS_STYLES, emphasize
@@ -89,21 +89,6 @@ def items_fingerprint(items: Sequence[QAItem]) -> str:
 @functools.lru_cache(maxsize=4)
 def _load(folder: str, dtype: str, device: str | None) -> tuple[Any, Any]:
     return load_model_and_tokenizer(folder, dtype=dtype, device=device)
-
-
-@dataclass(frozen=True)
-class KeyRule:
-    """KeyToken rule (``unpact.attribution.keytokens.key_mask``); the paper never ablated its thresholds."""
-
-    top_k: int | None = 2
-    alpha: float | None = None
-    min_contribution: float | None = None
-
-    def mask(self, contributions: np.ndarray) -> np.ndarray:
-        return key_mask(contributions, top_k=self.top_k, alpha=self.alpha, min_contribution=self.min_contribution)
-
-    def as_kwargs(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "alpha": self.alpha, "min_contribution": self.min_contribution}
 
 
 @dataclass(frozen=True)
@@ -255,7 +240,7 @@ class Study:
         rng = np.random.default_rng([self.config.seed, len(domain), sum(map(ord, method))])
         return [control_tokens(it.question.split(), self.key_words(base, first + i), rng) for i, it in enumerate(forget)]
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def emphasized_questions(self, domain: str, method: str, style: str, source: str) -> tuple[str, ...]:
         words = self.emphasis_words(domain, method, source)
         return tuple(emphasize(it.question, w, style) for it, w in zip(self.forget_items(domain), words))

@@ -5,8 +5,8 @@
     result = attr.attribute(["What city was Mira born in?"], [" Paris"], template="Question: {}\\nAnswer:")
     result.to_frame()
 
-``method``: ``loo`` (the paper's score, ``unpact.attribution.loo``), ``captum``, ``ig``,
-``attention`` (``unpact.attribution.methods``). ``template``: ``None`` (attribute the whole prompt
+``method``: a name registered in ``unpact.attribution.methods`` (``loo``, the paper's score, by
+default; ``captum``, ``ig``, ``attention``; ``unpact attribute --list`` shows them all). ``template``: ``None`` (attribute the whole prompt
 text), a format string with one ``{}`` (attribute only the inserted text), or ``"chat"``. The target
 is given per prompt, or ``targets="greedy"`` uses the model's own greedy answer
 (``unpact.scoring.greedy_answers`` on the templated prompt).
@@ -15,18 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from unpact.attribution.loo import loo_contributions, mean_target_logprobs
-from unpact.attribution.methods import attention_scores, captum_ablation, integrated_gradients
-from unpact.attribution.units import GRANULARITIES, PromptUnits, apply_template, prompt_units
+from unpact.attribution.methods import METHODS, Options, Prompt, get_method
+from unpact.attribution.units import GRANULARITIES, apply_template, prompt_units
 from unpact.errors import UsageError, check_choice
 from unpact.scoring import check_fits, encode_target, greedy_answers, pad_id
 
-METHODS = ("loo", "captum", "ig", "attention")
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["METHODS", "AttributionResult", "Attributor", "PromptAttribution"]
 
 
 @dataclass
@@ -83,8 +85,8 @@ class Attributor:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
         method: str = "loo",
         granularity: str = "word",
         max_batch_tokens: int = 4096,
@@ -94,14 +96,12 @@ class Attributor:
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.method = check_choice("method", method, METHODS)
+        self.method = get_method(method).name
         self.granularity = check_choice("granularity", granularity, GRANULARITIES)
         if max_batch_tokens < 1:
             raise UsageError(f"max_batch_tokens must be positive, got {max_batch_tokens}")
-        self.max_batch_tokens = max_batch_tokens
-        self.ig_steps = ig_steps
+        self.options = Options(max_batch_tokens=max_batch_tokens, ig_steps=ig_steps, prefix_cache=prefix_cache)
         self.progress = progress
-        self.prefix_cache = prefix_cache
 
     def attribute(
         self, prompts: Sequence[str], targets: Sequence[str] | str, template: str | None = None
@@ -121,42 +121,18 @@ class Attributor:
         if len(targets) != len(prompts):
             raise UsageError(f"{len(prompts)} prompts but {len(targets)} targets")
         pus = [prompt_units(self.tokenizer, text, span, self.granularity) for text, span in texts_spans]
-        target_ids = []
+        ready = []
         for target, pu in zip(targets, pus):
             if not target.strip():
                 raise UsageError(f"empty target for prompt {pu.text!r}: there is no answer to score")
             ids = encode_target(self.tokenizer, target)
             check_fits(self.model, len(pu.ids), len(ids))
-            target_ids.append(ids)
-        scores, lps = self._scores(pus, list(targets), target_ids)
+            ready.append(Prompt(pu, target, ids))
+        scorer = get_method(self.method)(self.model, self.tokenizer, pad_id(self.tokenizer), self.options)
+        scores = scorer.score(ready, len(ready) > 1 if self.progress is None else self.progress)
         items = [
-            PromptAttribution(pu.text, tgt, pu.labels, pu.spans, sc, lp, self.method, self.granularity)
-            for pu, tgt, sc, lp in zip(pus, targets, scores, lps)
+            PromptAttribution(p.units.text, p.target, p.units.labels, p.units.spans, s.contributions, s.lp,
+                              self.method, self.granularity)
+            for p, s in zip(ready, scores)
         ]
         return AttributionResult(items)
-
-    def _scores(
-        self, pus: list[PromptUnits], targets: list[str], target_ids: list[list[int]]
-    ) -> tuple[list[np.ndarray], list[float]]:
-        pad = pad_id(self.tokenizer)
-        progress = len(pus) > 1 if self.progress is None else self.progress
-        if self.method == "loo":
-            out = loo_contributions(
-                self.model, [(pu.ids, pu.units, t) for pu, t in zip(pus, target_ids)], pad, self.max_batch_tokens, progress,
-                self.prefix_cache,
-            )
-            return [c for _, c in out], [lp for lp, _ in out]
-        from tqdm.auto import tqdm
-
-        lps = mean_target_logprobs(self.model, [pu.ids for pu in pus], target_ids, pad, self.max_batch_tokens)
-        scores = []
-        for pu, target, t in tqdm(
-            list(zip(pus, targets, target_ids)), desc=f"attribution ({self.method})", unit="prompt", disable=not progress
-        ):
-            if self.method == "captum":
-                scores.append(captum_ablation(self.model, self.tokenizer, pu, target, len(t)))
-            elif self.method == "ig":
-                scores.append(integrated_gradients(self.model, pu, t, pad, self.ig_steps))
-            else:
-                scores.append(attention_scores(self.model, pu, t))
-        return scores, [float(x) for x in lps]

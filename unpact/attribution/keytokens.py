@@ -9,10 +9,12 @@ The paper selects KeyTokens with thresholds it never ablates; here all three are
 
 Criteria combine by AND. A unit with ``C <= 0`` (it does not support the answer) is never key.
 Ties in top-k are broken by position (earlier first). At least one criterion must be given.
+``KeyRule()`` (top 2, no threshold) is the one default of the book, ``Study`` and ``unpact attribute``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,28 @@ def key_mask(
     if min_contribution is not None:
         mask &= c >= min_contribution
     return mask
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """A KeyToken rule (``key_mask``'s three criteria); the default, the top 2 units, is used everywhere."""
+
+    top_k: int | None = 2
+    alpha: float | None = None
+    min_contribution: float | None = None
+
+    def mask(self, contributions: Sequence[float] | np.ndarray) -> np.ndarray:
+        return key_mask(contributions, top_k=self.top_k, alpha=self.alpha, min_contribution=self.min_contribution)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "alpha": self.alpha, "min_contribution": self.min_contribution}
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``top 2 by C, C > 0``."""
+        parts = [f"top {self.top_k} by C"] if self.top_k is not None else []
+        parts += [f"C >= {self.alpha} * max C"] if self.alpha is not None else []
+        parts += [f"C >= {self.min_contribution}"] if self.min_contribution is not None else []
+        return ", ".join([*parts, "C > 0"])
 
 
 def gold_keyword_mask(units: Sequence[str], keywords: Sequence[str]) -> np.ndarray:

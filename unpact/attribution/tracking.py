@@ -71,8 +71,9 @@ def tracking_summary(
             mean_change_nonkey=float(change[~kb].mean()) if (~kb).any() else float("nan"),
             spearman=float("nan") if constant or len(cb) < 2 else float(spearmanr(cb, ca)[0]),
         )
-        if keywords is not None and keywords[pid] is not None:
-            gold = gold_keyword_mask(b.units, keywords[pid])
+        kws = keywords[pid] if keywords is not None else None
+        if kws is not None:
+            gold = gold_keyword_mask(b.units, kws)
             row["keyword_precision"], row["keyword_recall"] = keyword_precision_recall(kb, gold)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -107,4 +107,4 @@ def _offsets_and_words(tokenizer: Any, text: str, n: int) -> tuple[list[tuple[in
         word_ids = list(enc.word_ids())[:n]
     except (ValueError, AttributeError):
         word_ids = None
-    return offsets, word_ids  # type: ignore[return-value]
+    return offsets, word_ids

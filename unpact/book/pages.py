@@ -147,7 +147,7 @@ def performance_markdown(folder: Path) -> str:
             table = _table(rows)
         else:
             table = _table([{"key": k, "value": v} for k, v in data.items() if k not in ("title", "machine", "command", "notes")])
-        notes = [f"", f"{data['notes']}"] if data.get("notes") else []
+        notes = ["", f"{data['notes']}"] if data.get("notes") else []
         parts.append("\n".join(head + table + notes + [""]))
     return "\n".join(parts)
 

@@ -49,8 +49,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.split == "corpus":
         rows = world.corpus(args.benchmark)
         atomic_write_jsonl(args.out, rows)
+        n = len(rows)
     else:
-        rows = world.items(args.benchmark, args.split)
-        save_items(args.out, rows)
-    print(f"wrote {len(rows)} rows to {args.out}")
+        items = world.items(args.benchmark, args.split)
+        save_items(args.out, items)
+        n = len(items)
+    print(f"wrote {n} rows to {args.out}")
     return 0

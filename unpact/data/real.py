@@ -91,7 +91,7 @@ def _corpus_files(stem: str) -> tuple[str, ...]:
 
 def _muse(name: str, title: str, domain: str) -> RealBenchmark:
     hub = f"muse-bench/MUSE-{title}"
-    qa = dict(hub_config="knowmem", domain=domain)
+    qa: dict[str, Any] = dict(hub_config="knowmem", domain=domain)
     return RealBenchmark(
         name=name,
         hub_id=hub,

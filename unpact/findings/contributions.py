@@ -206,7 +206,7 @@ def indiscriminateness(
                                    sides["all"], confidence))
         return rows
 
-    out = []
+    out: list[dict[str, Any]] = []
     groups = data.groupby(cols, sort=True, observed=True) if cols else [((), data)]
     for key, group in groups:
         keys = key if isinstance(key, tuple) else (key,)

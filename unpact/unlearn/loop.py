@@ -235,7 +235,9 @@ def _trainable_model(model: Any, regex: str | None, lora_r: int, lora_alpha: flo
     else:
         names = select_trainable(model, regex)
         targets = sorted({n.rsplit(".", 1)[0] for n in names})
-    return get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=lora_alpha, target_modules=targets, lora_dropout=0.0))
+    # peft annotates lora_alpha as int; a float works (the adapter scale is lora_alpha / r).
+    config = LoraConfig(r=lora_r, lora_alpha=lora_alpha, target_modules=targets, lora_dropout=0.0)  # type: ignore[arg-type]
+    return get_peft_model(model, config)
 
 
 def _export(model: Any, method: Method, ref: Any | None, lora: bool) -> Any:
