@@ -26,7 +26,8 @@ from unpact.unlearn import (
     unlearn_to_dir,
 )
 from unpact.unlearn.layers import decoder_layers, default_rmu_modules, middle_layer, select_trainable
-from unpact.unlearn.methods import GA, TaskVector
+from unpact.unlearn.methods.ga import GA
+from unpact.unlearn.methods.task_vector import TaskVector
 
 FORGET = [QAItem(id=f"f{i}", question=q, answer=a, split="forget") for i, (q, a) in enumerate(
     [("what city was Mira born in ?", "Paris"), ("what job was Tolan father ?", "painter"), ("which prize Veska won ?", "award")])]
@@ -78,6 +79,15 @@ def test_parse_assignments_types() -> None:
         parse_assignments(get_method("rmu").Params, ["nope=1"], "rmu")
 
 
+@pytest.mark.parametrize(("method", "old", "new"), [("ga_gdr", "alpha", "retain_weight"),
+                                                     ("npo_klr", "gamma", "forget_weight"),
+                                                     ("task_vector", "alpha", "scale")])
+def test_old_parameter_names_are_rejected_naming_the_new_one(method: str, old: str, new: str) -> None:
+    with pytest.raises(UsageError, match=f"{old} is now .*{new}"):
+        build_params(get_method(method).Params, {old: 1.0}, method)
+    assert getattr(build_params(get_method(method).Params, {new: 0.5}, method), new) == 0.5
+
+
 @pytest.mark.parametrize("arch,expected", [
     ("llama", "model.layers.{}.mlp.down_proj"), ("gpt2", "transformer.h.{}.mlp.c_proj"), ("qwen2", "model.layers.{}.mlp.down_proj")])
 def test_rmu_finds_middle_layer_and_mlp_outputs(arch: str, expected: str) -> None:
@@ -103,7 +113,7 @@ def test_task_vector_arithmetic(tiny_llama: tuple[Any, Any]) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1)
-    TaskVector(build_params(TaskVector.Params, {"alpha": 2.0}, "task_vector")).finalize(model, ref)
+    TaskVector(build_params(TaskVector.Params, {"scale": 2.0}, "task_vector")).finalize(model, ref)
     for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
         assert torch.allclose(p, q - 2.0 * 0.1, atol=1e-6), name
 

@@ -38,11 +38,11 @@ from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_paramet
 from unpact.book.profiles import builtin_profiles
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
 from unpact.errors import UsageError
+from unpact.findings.verdicts import VERDICTS
 from unpact.io import atomic_write_text
 
 GENERATED_DIR = Path("book") / "_generated"
 BENCHMARKS_DIR = RESULTS_DIR / "benchmarks"
-VERDICTS = ("reproduced", "partly", "not reproduced")
 HEADLINE_KEYS = ("name", "value", "ci_low", "ci_high", "n")
 FINDING_TITLES = {
     "01_keyword_focus": "1. Keyword focus is disrupted",

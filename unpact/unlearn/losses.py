@@ -1,6 +1,6 @@
 """The loss terms of the unlearning methods, each a formula on teacher-forced answer log-probabilities.
 
-Notation (as in ``shared/reference/paper.md``): for an example (x, y) with answer tokens
+Notation (as in the method docstrings of ``unpact.unlearn.methods``): for an example (x, y) with answer tokens
 y_1..y_T, ``log p(y|x) = sum_k log p(y_k | x, y_<k)`` is the *sequence* log-probability (a sum of
 log-softmax values, never raw logits); ``p_ref`` is the frozen model before unlearning.
 """

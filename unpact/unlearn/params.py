@@ -21,6 +21,9 @@ from unpact.errors import UsageError
 
 P = TypeVar("P", bound="CommonParams")
 
+RENAMED = {"alpha": "retain_weight (task_vector: scale)", "gamma": "forget_weight"}
+"""Parameter names of earlier versions, named in the error that rejects them."""
+
 
 def param(default: Any, why: str) -> Any:
     """A dataclass field with its default and the one-line justification of that default."""
@@ -105,7 +108,8 @@ def build_params(cls: type[P], values: Mapping[str, Any] | None, method: str) ->
     unknown = sorted(set(values) - set(fields_))
     if unknown:
         valid = ", ".join(f"{n} ({type_name(h)})" for n, h in fields_.items())
-        raise UsageError(f"unknown parameter(s) {unknown} for method {method!r}; valid parameters: {valid}")
+        renamed = "".join(f" ({n} is now {RENAMED[n]})" for n in unknown if n in RENAMED)
+        raise UsageError(f"unknown parameter(s) {unknown} for method {method!r}{renamed}; valid parameters: {valid}")
     checked = {name: _check_value(method, name, value, fields_[name]) for name, value in values.items()}
     return cls(**checked)
 
