@@ -193,7 +193,7 @@ def test_bad_options_name_the_choices(tiny_llama: tuple[Any, Any]) -> None:
 def test_frame_is_tidy(tiny_llama: tuple[Any, Any]) -> None:
     model, tok = tiny_llama
     frame = Attributor(model, tok).attribute(PROMPTS, TARGETS, template=QA).to_frame()
-    assert list(frame.columns) == ["prompt_id", "position", "unit", "contribution", "lp", "method", "granularity"]
+    assert list(frame.columns) == ["prompt_id", "item_id", "position", "unit", "contribution", "lp", "method", "granularity"]
     assert len(frame) == sum(len(p.split()) for p in PROMPTS)
     assert apply_template(tok, "x", QA)[1] == (len("Question: "), len("Question: x"))
 

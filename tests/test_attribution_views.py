@@ -22,7 +22,7 @@ def _item(words: list[str], scores: list[float], prefix: str = "Q: ") -> PromptA
         spans.append((cursor, cursor + len(w)))
         text += w + " "
         cursor += len(w) + 1
-    return PromptAttribution(text.rstrip(), " <b>", words, spans, np.array(scores), -1.5, "loo", "word")
+    return PromptAttribution("0", text.rstrip(), " <b>", words, spans, np.array(scores), -1.5, "loo", "word")
 
 
 def test_html_escapes_every_word_and_shares_one_scale() -> None:

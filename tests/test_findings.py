@@ -272,7 +272,7 @@ def test_contribution_frame_from_unit_changes() -> None:
 
     items = [QAItem(id="a", question="q", answer="x", domain="news", split="forget"),
              QAItem(id="b", question="q", answer="y", domain="news", split="retain")]
-    changes = pd.DataFrame({"prompt_id": [0, 0, 1], "position": [0, 1, 0], "unit": [" Curie", " the", " Paris"],
+    changes = pd.DataFrame({"item_id": ["a", "a", "b"], "position": [0, 1, 0], "unit": [" Curie", " the", " Paris"],
                             "before": [1.0, 0.2, 0.5], "after": [0.1, 0.1, 0.5], "change": [-0.9, -0.1, 0.0],
                             "key_before": [True, False, True], "key_after": [False, False, True]})
     frame = contribution_frame(changes, items, "npo")
@@ -280,6 +280,8 @@ def test_contribution_frame_from_unit_changes() -> None:
     assert frame["is_function_word"].tolist() == [False, True, False]
     out = focus_disruption(frame).set_index("split")
     assert out.loc["forget", "rate"] == 1.0 and out.loc["retain", "rate"] == 0.0
+    with pytest.raises(UsageError, match="not among"):
+        contribution_frame(changes.assign(item_id=["a", "a", "c"]), items, "npo")
 
 
 def test_combine_styles_is_or_over_styles() -> None:

@@ -33,8 +33,9 @@ __all__ = ["METHODS", "AttributionResult", "Attributor", "PromptAttribution"]
 
 @dataclass
 class PromptAttribution:
-    """One prompt's attribution: units (token or word strings), their char spans in ``prompt``, scores, LP."""
+    """One prompt's attribution: its ``id``, units (token or word strings), their char spans in ``prompt``, scores, LP."""
 
+    id: str
     prompt: str
     target: str
     units: list[str]
@@ -47,9 +48,15 @@ class PromptAttribution:
 
 @dataclass
 class AttributionResult:
-    """Per-prompt attributions; ``to_frame()`` gives one tidy row per unit."""
+    """Per-prompt attributions, each with a unique ``id``; ``to_frame()`` gives one tidy row per unit."""
 
     items: list[PromptAttribution] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ids = [item.id for item in self.items]
+        if len(set(ids)) != len(ids):
+            duplicated = sorted({i for i in ids if ids.count(i) > 1})[:3]
+            raise UsageError(f"prompt ids must be unique, got duplicates {duplicated}")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -57,10 +64,15 @@ class AttributionResult:
     def __getitem__(self, i: int) -> PromptAttribution:
         return self.items[i]
 
+    def by_id(self) -> dict[str, PromptAttribution]:
+        """The attributions keyed by prompt id."""
+        return {item.id: item for item in self.items}
+
     def to_frame(self) -> pd.DataFrame:
         rows = [
             {
                 "prompt_id": pid,
+                "item_id": item.id,
                 "position": pos,
                 "unit": unit,
                 "contribution": float(c),
@@ -71,7 +83,7 @@ class AttributionResult:
             for pid, item in enumerate(self.items)
             for pos, (unit, c) in enumerate(zip(item.units, item.contributions))
         ]
-        columns = ["prompt_id", "position", "unit", "contribution", "lp", "method", "granularity"]
+        columns = ["prompt_id", "item_id", "position", "unit", "contribution", "lp", "method", "granularity"]
         return pd.DataFrame(rows, columns=columns)
 
 
@@ -104,11 +116,21 @@ class Attributor:
         self.progress = progress
 
     def attribute(
-        self, prompts: Sequence[str], targets: Sequence[str] | str, template: str | None = None
+        self,
+        prompts: Sequence[str],
+        targets: Sequence[str] | str,
+        template: str | None = None,
+        ids: Sequence[str] | None = None,
     ) -> AttributionResult:
-        """Attribute each ``(prompt, target)``; ``targets="greedy"`` uses the model's greedy answers."""
+        """Attribute each ``(prompt, target)``; ``targets="greedy"`` uses the model's greedy answers.
+
+        ``ids`` name the prompts (e.g. QA item ids; default ``"0"``, ``"1"``, ...): results are matched by them.
+        """
         if isinstance(prompts, str):
             raise UsageError("prompts must be a list of strings, not one string")
+        names = [str(i) for i in range(len(prompts))] if ids is None else [str(i) for i in ids]
+        if len(names) != len(prompts):
+            raise UsageError(f"{len(prompts)} prompts but {len(names)} ids")
         texts_spans = [apply_template(self.tokenizer, p, template) for p in prompts]
         if isinstance(targets, str):
             if targets != "greedy":
@@ -125,14 +147,14 @@ class Attributor:
         for target, pu in zip(targets, pus):
             if not target.strip():
                 raise UsageError(f"empty target for prompt {pu.text!r}: there is no answer to score")
-            ids = encode_target(self.tokenizer, target)
-            check_fits(self.model, len(pu.ids), len(ids))
-            ready.append(Prompt(pu, target, ids))
+            target_ids = encode_target(self.tokenizer, target)
+            check_fits(self.model, len(pu.ids), len(target_ids))
+            ready.append(Prompt(pu, target, target_ids))
         scorer = get_method(self.method)(self.model, self.tokenizer, pad_id(self.tokenizer), self.options)
         scores = scorer.score(ready, len(ready) > 1 if self.progress is None else self.progress)
         items = [
-            PromptAttribution(p.units.text, p.target, p.units.labels, p.units.spans, s.contributions, s.lp,
+            PromptAttribution(pid, p.units.text, p.target, p.units.labels, p.units.spans, s.contributions, s.lp,
                               self.method, self.granularity)
-            for p, s in zip(ready, scores)
+            for pid, p, s in zip(names, ready, scores)
         ]
         return AttributionResult(items)

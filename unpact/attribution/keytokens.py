@@ -13,7 +13,7 @@ Ties in top-k are broken by position (earlier first). At least one criterion mus
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,12 +93,20 @@ def keyword_precision_recall(key: np.ndarray, gold: np.ndarray) -> tuple[float, 
     return precision, recall
 
 
-def keyword_scores(result: Any, keywords: Sequence[Sequence[str] | None], **key_args: Any) -> pd.DataFrame:
+def keyword_scores(
+    result: Any, keywords: Mapping[str, Sequence[str] | None] | Sequence[Sequence[str] | None], **key_args: Any
+) -> pd.DataFrame:
     """Per prompt of an ``AttributionResult``: KeyTokens vs gold keywords (n_key, n_gold, hits, precision, recall).
 
-    Prompts whose keywords are ``None`` are skipped. ``key_args`` go to ``key_mask``. Pool with
+    ``keywords`` maps prompt ids to keyword lists (or is a list in prompt order). Prompts whose
+    keywords are ``None`` are skipped. ``key_args`` go to ``key_mask``. Pool with
     ``hits.sum() / n_key.sum()`` (precision) and ``hits.sum() / n_gold.sum()`` (recall).
     """
+    if isinstance(keywords, Mapping):
+        missing = [item.id for item in result.items if item.id not in keywords][:3]
+        if missing:
+            raise UsageError(f"no keyword list for prompt ids {missing}")
+        keywords = [keywords[item.id] for item in result.items]
     if len(keywords) != len(result.items):
         raise UsageError(f"{len(result.items)} prompts but {len(keywords)} keyword lists")
     rows = []
@@ -107,6 +115,6 @@ def keyword_scores(result: Any, keywords: Sequence[Sequence[str] | None], **key_
             continue
         key, gold = key_mask(item.contributions, **key_args), gold_keyword_mask(item.units, kws)
         precision, recall = keyword_precision_recall(key, gold)
-        rows.append(dict(prompt_id=pid, n_key=int(key.sum()), n_gold=int(gold.sum()), hits=int((key & gold).sum()),
+        rows.append(dict(prompt_id=pid, item_id=item.id, n_key=int(key.sum()), n_gold=int(gold.sum()), hits=int((key & gold).sum()),
                          precision=precision, recall=recall))
-    return pd.DataFrame(rows, columns=["prompt_id", "n_key", "n_gold", "hits", "precision", "recall"])
+    return pd.DataFrame(rows, columns=["prompt_id", "item_id", "n_key", "n_gold", "hits", "precision", "recall"])

@@ -35,6 +35,7 @@ from typing import Any
 import unpact
 from unpact.book.notebooks import OUT_DIR, read_notebook
 from unpact.book.profiles import Profile, select
+from unpact.cache import source_digest
 from unpact.io import atomic_write_json, ensure_writable_dir
 
 EXECUTED_DIR = Path("book") / "executed"
@@ -66,16 +67,6 @@ class NotebookRun:
 def results_dir(profile_name: str, notebook: str) -> Path:
     """``results/<profile>/<notebook>``: the notebook's ``out_dir``, relative to the repository root."""
     return RESULTS_DIR / profile_name / notebook
-
-
-def source_digest() -> str:
-    """SHA-256 over the unpact package's Python sources (so a code change re-executes the notebooks)."""
-    pkg = Path(unpact.__file__).parent
-    h = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
-        h.update(path.relative_to(pkg).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def inputs_digest(notebook_text: str, parameters: dict[str, Any], code_digest: str) -> str:

@@ -127,16 +127,18 @@ def _batch(attributor: Attributor, args: argparse.Namespace) -> int:
     items = load_items(args.data)
     questions = [it.question for it in items]
     targets = "greedy" if args.target == "greedy" else [qa_target(it.answer) for it in items]
-    result = attributor.attribute(questions, targets, template=_template(args.template, "qa"))
+    result = attributor.attribute(questions, targets, template=_template(args.template, "qa"), ids=[it.id for it in items])
     frame = result.to_frame()
     rule = KeyRule(top_k=args.top_k, alpha=args.alpha, min_contribution=args.min_contribution)
     key: list[bool] = []
     gold: list[bool | None] = []
-    for it, pa in zip(items, result.items):
+    by_id = result.by_id()
+    for it in items:
+        pa = by_id[it.id]
         key.extend(rule.mask(pa.contributions).tolist())
         gold.extend(gold_keyword_mask(pa.units, it.keywords) if it.keywords is not None else [None] * len(pa.units))
-    frame.insert(1, "item_id", [items[p].id for p in frame["prompt_id"]])
-    frame["target"] = [result.items[p].target for p in frame["prompt_id"]]
+    targets_by_id = {pa.id: pa.target for pa in result.items}
+    frame["target"] = frame["item_id"].map(targets_by_id)
     frame["key"] = key
     frame["gold_keyword"] = [None if g is None else bool(g) for g in gold]
     atomic_write_csv(args.out, frame)

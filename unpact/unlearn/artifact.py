@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, is_complete
-from unpact.data.benchmarks import DATA_FOLDER, available_benchmarks, benchmark_items, copy_benchmark_data
+from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, folder_hash, is_complete
+from unpact.data.benchmarks import available_benchmarks, benchmark_items, copy_benchmark_data
 from unpact.data.schema import QAItem, load_items
 from unpact.errors import UsageError
 from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json, read_jsonl
@@ -27,18 +27,6 @@ from unpact.unlearn.params import Budget, build_params
 
 RECORD_FILE = "unlearning.json"
 LOG_FILE = "unlearning-log.csv"
-
-
-def folder_hash(folder: str | os.PathLike[str]) -> str:
-    """SHA-256 over the relative paths and bytes of a model folder's files (its QA data excluded)."""
-    root = Path(folder)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and DATA_FOLDER not in p.relative_to(root).parts):
-        digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
