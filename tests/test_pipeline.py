@@ -81,6 +81,8 @@ def test_run_injects_parameters_writes_results_and_skips_when_unchanged(repo: Pa
     [first] = run_profile(profile, repo, log=logs.append, progress=False)
     assert first.status == "executed"
     assert json.loads((repo / "results/p/tiny/r.json").read_text()) == {"value": 63}  # factor 3 from the profile
+    # the runner records every declared parameter with this run's value (out_dir is the folder itself)
+    assert json.loads((repo / "results/p/tiny/parameters.json").read_text()) == {"factor": 3, "fail": False}
     executed = json.loads((repo / "book/executed/tiny.ipynb").read_text())
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
     assert any("tiny: executed in" in line for line in logs)

@@ -8,7 +8,7 @@ import pytest
 from unpact.emphasis import check_no_added_text
 from unpact.errors import UsageError
 from unpact.findings import destructive_rates, focus_disruption, recovery_rates
-from unpact.study import KeyRule, Study, StudyCache, StudyConfig, collect, make_studies, pool
+from unpact.study import KeyRule, Study, StudyCache, StudyConfig, collect, make_studies, notebook_studies, pool
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +104,16 @@ def test_bad_configuration_is_a_clear_error() -> None:
         make_studies([], [0])
     with pytest.raises(UsageError, match="top_k"):
         KeyRule(top_k=0).mask([1.0, 2.0])
+
+
+def test_notebook_parameters_become_study_configs(tmp_path: Path) -> None:
+    params = {"profile": "micro", "archs": ["llama", "gpt2"], "seeds": [0, 1], "methods": ["ga"], "domains": ["news"],
+              "top_k": 3, "alpha": 0.0, "token_sources": ["base_key"], "base_model": "", "data_dir": "",
+              "stop_at": 0.2, "n_boot": 10, "unrelated": object()}
+    studies = notebook_studies(params, styles=("repeat",))
+    assert [(s.config.arch, s.config.seed) for s in studies] == [("llama", 0), ("llama", 1), ("gpt2", 0), ("gpt2", 1)]
+    cfg = studies[0].config
+    assert cfg.organism_profile == "micro" and cfg.methods == ("ga",) and cfg.sources == ("base_key",)
+    assert cfg.key_rule == KeyRule(top_k=3, alpha=None) and cfg.base_model is None and cfg.stop_at == 0.2
+    assert cfg.styles == ("repeat",)  # keyword arguments win over the parameters
+    assert len({id(s.cache) for s in studies}) == 1  # one shared cache

@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from unpact.attribution import AttributionResult, Attributor, PromptAttribution
-from unpact.attribution.keytokens import KeyRule
+from unpact.attribution.keytokens import KeyRule, keyword_scores
 from unpact.attribution.tracking import unit_changes
 from unpact.cache import cached_artifact, config_hash, model_identity, source_digest
 from unpact.data.benchmarks import benchmark_file, benchmark_items
@@ -55,7 +55,8 @@ from unpact.prompts import QA_TEMPLATE, qa_target
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["PAPER_METHODS", "KeyRule", "Study", "StudyCache", "StudyConfig", "collect", "make_studies", "pool"]
+__all__ = ["PAPER_METHODS", "KeyRule", "Study", "StudyCache", "StudyConfig", "collect", "keyword_scores_frame",
+           "make_studies", "notebook_studies", "pool", "unlearning_runs"]
 
 PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
 T = TypeVar("T")
@@ -330,6 +331,65 @@ def make_studies(archs: Sequence[str], seeds: Sequence[int], cache: StudyCache |
         raise UsageError("give at least one architecture and one seed")
     cache = cache if cache is not None else StudyCache(config.get("cache_root"))
     return [Study(StudyConfig(arch=a, seed=int(s), **config), cache=cache) for a in archs for s in seeds]
+
+
+def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = None, **config: Any) -> list[Study]:
+    """The studies a notebook's parameters describe (``make_studies``: one per architecture and seed,
+    one shared cache). ``parameters`` is the notebook's namespace; the names it reads, when present:
+    ``profile``, ``archs``, ``seeds``, ``methods``, ``domains``, ``styles``, ``token_sources``, ``top_k``
+    and ``alpha`` (the KeyToken rule; ``alpha`` 0 = no threshold), ``attribution_method``, ``judge``,
+    ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``; other names
+    are ignored. ``config`` sets further ``StudyConfig`` fields and wins over the parameters."""
+    p = parameters
+    fields: dict[str, Any] = {}
+    if "profile" in p:
+        fields["organism_profile"] = p["profile"]
+    for name, target in (("methods", "methods"), ("domains", "domains"), ("styles", "styles"),
+                         ("token_sources", "sources")):
+        if name in p:
+            fields[target] = tuple(p[name])
+    if "top_k" in p or "alpha" in p:
+        fields["key_rule"] = KeyRule(top_k=p.get("top_k"), alpha=p.get("alpha") or None)
+    for name in ("attribution_method", "judge", "stop_at", "unlearned_models"):
+        if name in p:
+            fields[name] = p[name]
+    for name in ("base_model", "data_dir"):
+        if name in p:
+            fields[name] = p[name] or None
+    return make_studies(p.get("archs", ("llama",)), p.get("seeds", (0,)), cache=cache, **{**fields, **config})
+
+
+def keyword_scores_frame(studies: Sequence[Study]) -> pd.DataFrame:
+    """Per item with gold keywords, of every study and domain: the base model's KeyTokens (the study's
+    rule) against the keywords (``unpact.attribution.keytokens.keyword_scores`` columns) with ``arch``,
+    ``seed``, ``domain`` and ``split``, matched by item id."""
+    parts = []
+    for s in studies:
+        for domain in s.config.domains:
+            items = s.items(domain)
+            scores = keyword_scores(s.attribution(s.base_dir, domain), {it.id: it.keywords for it in items},
+                                    **s.config.key_rule.as_kwargs())
+            split = {it.id: it.split for it in items}
+            parts.append(scores.assign(arch=s.config.arch, seed=s.config.seed, domain=domain,
+                                       split=scores["item_id"].map(split)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def unlearning_runs(studies: Sequence[Study]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The record of every unlearning run of the grids (``arch, seed, method, domain, steps,
+    stop_reason, seconds, final_*``) and their per-step logs (``unlearning-log.csv`` plus the same keys)."""
+    from unpact.unlearn.artifact import LOG_FILE, read_record
+
+    records, curves = [], []
+    for s in studies:
+        for method, domain in s.grid():
+            folder = s.unlearned_dir(method, domain)
+            rec = read_record(folder)
+            keys = dict(arch=s.config.arch, seed=s.config.seed, method=method, domain=domain)
+            records.append(dict(**keys, steps=rec["steps"], stop_reason=rec["stop_reason"], seconds=rec["duration_s"],
+                                **{f"final_{k}": v for k, v in rec["metrics"].items()}))
+            curves.append(pd.read_csv(folder / LOG_FILE).assign(**keys))
+    return pd.DataFrame(records), pd.concat(curves, ignore_index=True)
 
 
 def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:

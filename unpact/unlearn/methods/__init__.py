@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+import pandas as pd
 import torch
 
 from unpact.errors import check_choice
 from unpact.unlearn.batches import Batch
-from unpact.unlearn.params import Budget, CommonParams, param
+from unpact.unlearn.params import Budget, CommonParams, param, param_fields
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -103,6 +105,13 @@ def get_method(name: str) -> type[Method[Any]]:
     return METHODS[check_choice("unlearning method", name, METHODS)]
 
 
+def parameter_table(names: Sequence[str]) -> pd.DataFrame:
+    """``method, parameter, default, why`` for every parameter of the named methods (``unpact unlearn --list``)."""
+    rows = [dict(method=name, parameter=field, default=default, why=why)
+            for name in names for field, _, default, why in param_fields(get_method(name).Params)]
+    return pd.DataFrame(rows, columns=["method", "parameter", "default", "why"])
+
+
 # Modules listed here come first, in the paper's order; any other module of the package follows,
 # alphabetically (a new method needs no entry).
 _ORDER = ("ga", "npo", "simnpo", "idk_dpo", "task_vector", "rmu")
@@ -115,6 +124,6 @@ def _import_methods() -> None:
         importlib.import_module(f"{__name__}.{name}")
 
 
-__all__ = ["METHODS", "LossWeights", "Method", "get_method", "register"]
+__all__ = ["METHODS", "LossWeights", "Method", "get_method", "parameter_table", "register"]
 
 _import_methods()
