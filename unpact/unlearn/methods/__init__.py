@@ -118,7 +118,7 @@ _ORDER = ("ga", "npo", "simnpo", "idk_dpo", "task_vector", "rmu")
 
 
 def _import_methods() -> None:
-    """Import every public module of the package (each registers its methods); ``_``-modules are helpers."""
+    """Import every public module of the package (each registers its methods; helper modules register none)."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
     for name in sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n)):
         importlib.import_module(f"{__name__}.{name}")

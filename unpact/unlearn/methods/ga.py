@@ -9,7 +9,7 @@ import torch
 from unpact.unlearn.batches import Batch
 from unpact.unlearn.losses import nll
 from unpact.unlearn.methods import LossWeights, Method, register
-from unpact.unlearn.methods._retain import GDRetain, KLRetain
+from unpact.unlearn.methods.retain_terms import GDRetain, KLRetain
 from unpact.unlearn.params import CommonParams
 
 if TYPE_CHECKING:

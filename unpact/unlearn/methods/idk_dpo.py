@@ -13,7 +13,7 @@ from unpact.scoring import pad_id
 from unpact.unlearn.batches import Batch, collate, encode_pair
 from unpact.unlearn.losses import dpo_loss, sequence_logprobs
 from unpact.unlearn.methods import LossWeights, register
-from unpact.unlearn.methods._retain import GDRetain
+from unpact.unlearn.methods.retain_terms import GDRetain
 from unpact.unlearn.params import param
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import torch
 from unpact.unlearn.batches import Batch
 from unpact.unlearn.losses import sequence_logprobs, simnpo_loss
 from unpact.unlearn.methods import LossWeights, register
-from unpact.unlearn.methods._retain import GDRetain
+from unpact.unlearn.methods.retain_terms import GDRetain
 from unpact.unlearn.params import param
 
 if TYPE_CHECKING:
