@@ -103,7 +103,9 @@ def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path, capsys: py
         (["--data", "x.jsonl", "--out", "y.csv", "--target", "Paris"], "gold, greedy"),
     ],
 )
-def test_cli_bad_input_exits_2(saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_cli_bad_input_exits_2(
+    saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     assert main(["attribute", "--model", str(saved_tiny_model), *args]) == 2
     assert message in capsys.readouterr().err
 

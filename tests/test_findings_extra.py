@@ -21,7 +21,8 @@ SCORES = pd.DataFrame({"arch": "llama", "seed": 0, "domain": "news", "split": ["
 
 def test_keyword_quality_pools_counts() -> None:
     out = keyword_quality(SCORES).set_index("split")
-    assert out.loc["forget", "precision"] == pytest.approx(2 / 4) and out.loc["forget", "recall"] == pytest.approx(2 / 3)
+    assert out.loc["forget", "precision"] == pytest.approx(2 / 4)
+    assert out.loc["forget", "recall"] == pytest.approx(2 / 3)
     assert out.loc["forget", "n_items"] == 2
     assert out.loc["retain", "precision"] == 0.0  # no KeyTokens: 0 / max(0, 1)
 

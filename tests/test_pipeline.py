@@ -1,4 +1,5 @@
-"""`unpact run` machinery on a tiny notebook in a temporary repository: parameters, results, stamps, failures, profiles."""
+"""`unpact run` machinery on a tiny notebook in a temporary repository: parameters, results, stamps, failures,
+profiles."""
 from __future__ import annotations
 
 import json
@@ -68,7 +69,8 @@ def test_parse_parameters_reads_names_defaults_and_comments() -> None:
     assert params["c"].default == 0.5 and params["c"].comment == "half"
 
 
-@pytest.mark.parametrize("source, message", [("import os\n", "only 'name = literal'"), ("a = f(1)\n", "literal default"),
+@pytest.mark.parametrize("source, message", [("import os\n", "only 'name = literal'"),
+                                             ("a = f(1)\n", "literal default"),
                                              ("a = \n", "not valid Python")])
 def test_parse_parameters_rejects_non_literal_cells(source: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -36,7 +36,8 @@ def _n_points(fig: Figure) -> int:
 
 
 def test_method_colours_are_distinct_and_stable() -> None:
-    expected = {"base", "ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector", "rmu"}
+    expected = {"base", "ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector",
+                "rmu"}
     assert set(METHOD_COLORS) == expected
     assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
     assert method_color("my_method") == method_color("my_method")
@@ -106,7 +107,8 @@ def test_tradeoff_of_index_against_destructive_rate() -> None:
     from unpact.plots import plot_tradeoff
 
     rng = np.random.default_rng(3)
-    index = pd.DataFrame([dict(method=m, domain="news", index="non_key_vs_key", value=v, ci_low=v - 0.1, ci_high=v + 0.2)
+    index = pd.DataFrame([dict(method=m, domain="news", index="non_key_vs_key", value=v, ci_low=v - 0.1,
+                               ci_high=v + 0.2)
                           for m, v in zip(METHODS, (0.2, 0.5, 0.9, 1.1))])
     destructive = pd.DataFrame([_rate_rows(rng, method=m, domain="news") for m in METHODS])
     fig = plot_tradeoff(index, destructive, "indiscriminateness (higher = less targeted)",

@@ -79,7 +79,8 @@ def _kl_by_hand(model: Any, ref: Any, tok: Any, pairs: list[tuple[str, str]]) ->
             lm = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
             lr = torch.log_softmax(ref(input_ids=torch.tensor([ids])).logits[0].double(), -1)
         for k in range(start, len(ids)):
-            total += sum(math.exp(float(lr[k - 1, v])) * float(lr[k - 1, v] - lm[k - 1, v]) for v in range(lm.shape[-1]))
+            total += sum(math.exp(float(lr[k - 1, v])) * float(lr[k - 1, v] - lm[k - 1, v])
+                         for v in range(lm.shape[-1]))
             n += 1
     return total / n
 
@@ -139,7 +140,8 @@ def test_simnpo(setup: dict[str, Any]) -> None:
 
 def test_idk_dpo(setup: dict[str, Any]) -> None:
     beta = 0.2
-    m, terms = _run("idk_dpo", setup, {"beta": beta, "retain_weight": 0.0, "idk_answers": ["I don't know", "no such words"]})
+    m, terms = _run("idk_dpo", setup, {"beta": beta, "retain_weight": 0.0,
+                                       "idk_answers": ["I don't know", "no such words"]})
     assert m.answers == ("I don't know",)  # "no such words" has unknown words in this vocabulary
     win_pairs = [(q, "I don't know") for q, _ in FORGET]
     w = [sum(r) for r in _answer_logprobs(setup["model"], setup["tok"], win_pairs)]
@@ -160,7 +162,8 @@ def test_idk_dpo_without_known_words_is_a_usage_error(setup: dict[str, Any]) -> 
 
 def test_task_vector_reinforces(setup: dict[str, Any]) -> None:
     _, terms = _run("task_vector", setup)
-    assert float(terms["loss"].detach()) == pytest.approx(_mean_nll(_answer_logprobs(setup["model"], setup["tok"], FORGET)), rel=1e-5)
+    forget_nll = _mean_nll(_answer_logprobs(setup["model"], setup["tok"], FORGET))
+    assert float(terms["loss"].detach()) == pytest.approx(forget_nll, rel=1e-5)
 
 
 def test_rmu(setup: dict[str, Any]) -> None:
@@ -173,7 +176,8 @@ def test_rmu(setup: dict[str, Any]) -> None:
     def hidden(model: Any, q: str, a: str) -> torch.Tensor:
         ids, _ = _ids(setup["tok"], qa_prompt(q), qa_target(a))
         with torch.no_grad():
-            return model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[3][0]  # output of block 2
+            # the output of block 2
+            return model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[3][0]
 
     f_sum, f_n = 0.0, 0
     for q, a in FORGET:

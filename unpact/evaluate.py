@@ -62,7 +62,8 @@ def evaluate_items(
     mc_idx = [i for i, it in enumerate(items) if it.is_multiple_choice]
     if mc_idx:
         pairs = [(i, c) for i in mc_idx for c in items[i].choices or []]
-        lps = answer_logprobs(model, tokenizer, [prompts[i] for i, _ in pairs], [qa_target(c) for _, c in pairs], batch_size)
+        lps = answer_logprobs(model, tokenizer, [prompts[i] for i, _ in pairs], [qa_target(c) for _, c in pairs],
+                              batch_size)
         best: dict[int, tuple[float, str]] = {}
         for (i, choice), lp in zip(pairs, lps):
             if i not in best or lp > best[i][0]:
@@ -72,7 +73,8 @@ def evaluate_items(
     rows = []
     for it, q, pred, lp, first in zip(items, shown, predictions, gold_lp, top1):
         correct = pred == it.answer if it.is_multiple_choice else bool(judge_fn(pred, it.answer))
-        row = dict(id=it.id, domain=it.domain, split=it.split, question=q, gold=it.answer, prediction=pred, correct=correct)
+        row = dict(id=it.id, domain=it.domain, split=it.split, question=q, gold=it.answer, prediction=pred,
+                   correct=correct)
         if with_probabilities:
             row.update(answer_prob=math.exp(lp), first_token_top1=first)
         rows.append(row)

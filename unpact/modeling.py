@@ -50,7 +50,8 @@ def load_model_and_tokenizer(
         raise UsageError(f"cannot read a model configuration from {path!r}: {exc}") from exc
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in architectures):
-        raise UsageError(f"{path!r} is not a causal LM (architectures: {architectures}); unpact needs a *ForCausalLM model")
+        raise UsageError(f"{path!r} is not a causal LM (architectures: {architectures}); "
+                         "unpact needs a *ForCausalLM model")
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], device_map=device_map)
     except ValueError as exc:

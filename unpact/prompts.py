@@ -51,7 +51,8 @@ def chat_prompt(tokenizer: Any, user_text: str) -> tuple[str, tuple[int, int]]:
         [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
     )
     bos = getattr(tokenizer, "bos_token", None)
-    if bos and text.startswith(bos) and tokenizer("x", add_special_tokens=True)["input_ids"][:1] == [tokenizer.bos_token_id]:
+    adds_bos = tokenizer("x", add_special_tokens=True)["input_ids"][:1] == [tokenizer.bos_token_id]
+    if bos and text.startswith(bos) and adds_bos:
         text = text[len(bos) :]
     start = text.find(user_text)
     if start < 0:

@@ -6,10 +6,10 @@
     result.to_frame()
 
 ``method``: a name registered in ``unpact.attribution.methods`` (``loo``, the paper's score, by
-default; ``captum``, ``ig``, ``attention``; ``unpact attribute --list`` shows them all). ``template``: ``None`` (attribute the whole prompt
-text), a format string with one ``{}`` (attribute only the inserted text), or ``"chat"``. The target
-is given per prompt, or ``targets="greedy"`` uses the model's own greedy answer
-(``unpact.scoring.greedy_answers`` on the templated prompt).
+default; ``captum``, ``ig``, ``attention``; ``unpact attribute --list`` shows them all).
+``template``: ``None`` (attribute the whole prompt text), a format string with one ``{}`` (attribute
+only the inserted text), or ``"chat"``. The target is given per prompt, or ``targets="greedy"`` uses
+the model's own greedy answer (``unpact.scoring.greedy_answers`` on the templated prompt).
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ __all__ = ["METHODS", "AttributionResult", "Attributor", "PromptAttribution"]
 
 @dataclass
 class PromptAttribution:
-    """One prompt's attribution: its ``id``, units (token or word strings), their char spans in ``prompt``, scores, LP."""
+    """One prompt's attribution: its ``id``, units (token or word strings), their char spans in ``prompt``,
+    scores, LP."""
 
     id: str
     prompt: str
@@ -92,7 +93,8 @@ class Attributor:
 
     ``max_batch_tokens`` bounds each forward pass (rows x padded width) for ``loo``;
     ``prefix_cache`` reuses the full sequence's keys/values before each deleted unit (``loo`` only;
-    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration steps for ``ig``.
+    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration
+    steps for ``ig``.
     """
 
     def __init__(

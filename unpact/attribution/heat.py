@@ -81,7 +81,8 @@ def heat_html(panels: Sequence[Panel], scale: float | None = None) -> str:
     legend = (
         '<div style="display:flex;align-items:center;gap:6px;margin-top:6px;font-size:85%">'
         f"<span>{-m:+.3g}</span>"
-        f'<span style="display:inline-block;width:12em;height:0.9em;background:linear-gradient(to right, {stops})"></span>'
+        '<span style="display:inline-block;width:12em;height:0.9em;'
+        f'background:linear-gradient(to right, {stops})"></span>'
         f"<span>{m:+.3g}</span><span>contribution C (blue supports the answer, red opposes it)</span></div>"
     )
     return f'<div style="display:flex;gap:2em;flex-wrap:wrap">{"".join(columns)}</div>{legend}'

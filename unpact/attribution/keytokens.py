@@ -115,6 +115,7 @@ def keyword_scores(
             continue
         key, gold = key_mask(item.contributions, **key_args), gold_keyword_mask(item.units, kws)
         precision, recall = keyword_precision_recall(key, gold)
-        rows.append(dict(prompt_id=pid, item_id=item.id, n_key=int(key.sum()), n_gold=int(gold.sum()), hits=int((key & gold).sum()),
+        rows.append(dict(prompt_id=pid, item_id=item.id, n_key=int(key.sum()), n_gold=int(gold.sum()),
+                         hits=int((key & gold).sum()),
                          precision=precision, recall=recall))
     return pd.DataFrame(rows, columns=["prompt_id", "item_id", "n_key", "n_gold", "hits", "precision", "recall"])

@@ -81,13 +81,16 @@ def prompt_units(tokenizer: Any, text: str, span: tuple[int, int], granularity: 
         else:
             units[-1].append(pos)
     if len(units) == 1 and len(units[0]) == len(ids):
-        raise UsageError(f"prompt {text!r} is a single unit with no other token: deleting it leaves nothing to condition on")
+        raise UsageError(f"prompt {text!r} is a single unit with no other token: "
+                         "deleting it leaves nothing to condition on")
     spans = [(offsets[u[0]][0], offsets[u[-1]][1]) for u in units]
     spans = [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans]
     return PromptUnits(text, ids, units, [text[s:e] for s, e in spans], spans)
 
 
-def _starts_word(pos: int, prev: int, offsets: list[tuple[int, int]], word_ids: list[int | None] | None, text: str) -> bool:
+def _starts_word(
+    pos: int, prev: int, offsets: list[tuple[int, int]], word_ids: list[int | None] | None, text: str
+) -> bool:
     if pos != prev + 1:
         return True
     if word_ids is not None and word_ids[pos] is not None and word_ids[prev] is not None:

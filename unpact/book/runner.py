@@ -52,7 +52,8 @@ class NotebookFailed(RuntimeError):
 
     def __init__(self, notebook: str, cell_index: int | None, error: str, partial: Path, first_line: str = "") -> None:
         self.notebook, self.cell_index, self.error, self.partial = notebook, cell_index, error, partial
-        where = f"cell index {cell_index} (0-based, markdown cells counted)" if cell_index is not None else "an unknown cell"
+        where = ("an unknown cell" if cell_index is None
+                 else f"cell index {cell_index} (0-based, markdown cells counted)")
         where += f" starting {first_line!r}" if first_line else ""
         super().__init__(f"notebook {notebook} failed at {where}: {error}\npartial output kept at {partial}")
 
@@ -74,14 +75,17 @@ def results_dir(profile_name: str, notebook: str) -> Path:
 
 
 def inputs_digest(notebook_text: str, parameters: dict[str, Any], code_digest: str) -> str:
-    """Digest of everything a notebook's output depends on besides the cache: text, parameters, unpact version and code."""
-    blob = json.dumps({"text": notebook_text, "parameters": parameters, "version": unpact.__version__, "code": code_digest},
+    """Digest of everything a notebook's output depends on besides the cache: text, parameters, unpact version
+    and code."""
+    blob = json.dumps({"text": notebook_text, "parameters": parameters, "version": unpact.__version__,
+                       "code": code_digest},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def run_profile(profile: Profile, root: Path, only: list[str] | None = None, force: bool = False,
-                cache: str | None = None, log: Callable[[str], None] = print, progress: bool = True) -> list[NotebookRun]:
+                cache: str | None = None, log: Callable[[str], None] = print,
+                progress: bool = True) -> list[NotebookRun]:
     """Execute the profile's notebooks (or those in ``only``) in order; return what happened to each.
 
     ``cache`` (or the profile's ``cache``) sets ``UNPACT_CACHE`` for the kernels. Raises
@@ -104,7 +108,8 @@ def run_profile(profile: Profile, root: Path, only: list[str] | None = None, for
 
 def run_notebook(root: Path, name: str, parameters: dict[str, Any], code_digest: str | None = None,
                  force: bool = False, progress: bool = True) -> NotebookRun:
-    """Execute ``notebooks/NAME.md`` under ``root`` with ``parameters`` (which include ``out_dir``), unless up to date."""
+    """Execute ``notebooks/NAME.md`` under ``root`` with ``parameters`` (which include ``out_dir``), unless up to
+    date."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -46,10 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", default="loo", help="attribution method (default: loo; --list shows them)")
     parser.add_argument("--template", default=None, choices=TEMPLATES,
                         help="none (attribute the whole prompt; default for --prompt), qa (default for --data), chat")
-    parser.add_argument("--max-batch-tokens", type=int, default=4096, help="memory budget: rows x width per forward pass")
+    parser.add_argument("--max-batch-tokens", type=int, default=4096,
+                        help="memory budget: rows x width per forward pass")
     rule = KeyRule()
     parser.add_argument("--top-k", type=_optional_int, default=rule.top_k,
-                        help=f"KeyTokens in the CSV: the top K units by contribution (default {rule.top_k}; none: no limit)")
+                        help=f"KeyTokens in the CSV: the top K units by contribution "
+                        f"(default {rule.top_k}; none: no limit)")
     parser.add_argument("--alpha", type=float, default=rule.alpha,
                         help="KeyTokens in the CSV: also require C >= alpha * max C (default: no threshold)")
     parser.add_argument("--min-contribution", type=float, default=rule.min_contribution,
@@ -127,7 +129,8 @@ def _batch(attributor: Attributor, args: argparse.Namespace) -> int:
     items = load_items(args.data)
     questions = [it.question for it in items]
     targets = "greedy" if args.target == "greedy" else [qa_target(it.answer) for it in items]
-    result = attributor.attribute(questions, targets, template=_template(args.template, "qa"), ids=[it.id for it in items])
+    result = attributor.attribute(questions, targets, template=_template(args.template, "qa"),
+                                  ids=[it.id for it in items])
     frame = result.to_frame()
     rule = KeyRule(top_k=args.top_k, alpha=args.alpha, min_contribution=args.min_contribution)
     key: list[bool] = []

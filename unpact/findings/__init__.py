@@ -39,8 +39,9 @@ from unpact.findings.verdicts import FINDING_VERDICTS, VERDICTS, Verdict, verdic
 
 __all__ = [
     "CONTRIBUTION_COLUMNS", "DESTRUCTIVE_COLUMNS", "FINDING_VERDICTS", "FUNCTION_WORDS", "RECOVERY_COLUMNS",
-    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "combine_styles", "contribution_change",
-    "contribution_frame", "control_tokens", "core_word", "destructive_rates", "eligible_items", "focus_disruption", "indiscriminateness",
+    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "combine_styles",
+    "contribution_change", "contribution_frame", "control_tokens", "core_word", "destructive_rates", "eligible_items",
+    "focus_disruption", "indiscriminateness",
     "is_function_word", "key_vs_control", "outcome_frame", "recovery_frame", "recovery_rates", "seed_spread", "verdict",
     "accuracy_table", "keyword_quality", "setting_summary", "target_misses",
 ]

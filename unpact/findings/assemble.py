@@ -30,7 +30,8 @@ def _indexed(frame: pd.DataFrame, what: str, ids: pd.Index | None) -> pd.DataFra
     if ids is not None and not data.index.sort_values().equals(ids.sort_values()):
         extra = data.index.difference(ids).tolist()[:3]
         missing = ids.difference(data.index).tolist()[:3]
-        raise UsageError(f"{what}: item ids differ from the base evaluation (extra e.g. {extra}, missing e.g. {missing})")
+        raise UsageError(f"{what}: item ids differ from the base evaluation "
+                         f"(extra e.g. {extra}, missing e.g. {missing})")
     return data
 
 

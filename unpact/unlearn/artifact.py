@@ -62,7 +62,8 @@ def unlearn_to_dir(
     budget = budget or cls.default_budget
     forget = _items(base_model_dir, benchmark, "forget", forget_file)
     retain = _items(base_model_dir, benchmark, "retain", retain_file)
-    general = benchmark_items(base_model_dir, "general", "test") if "general" in available_benchmarks(base_model_dir) else []
+    has_general = "general" in available_benchmarks(base_model_dir)
+    general = benchmark_items(base_model_dir, "general", "test") if has_general else []
     config = {
         "base_model_hash": folder_hash(base_model_dir),
         "benchmark": benchmark,
@@ -105,7 +106,8 @@ def unlearn_to_dir(
         raise UsageError(f"{str(target)!r} exists and is not an unlearned model folder; refusing to overwrite it")
     with atomic_directory(target) as tmp:
         extra = build(tmp)
-        atomic_write_json(tmp / DONE_MARKER, {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": config, **extra})
+        atomic_write_json(tmp / DONE_MARKER,
+                          {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": config, **extra})
     return target
 
 
@@ -114,7 +116,9 @@ def read_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return artifact_record(folder)["record"]
 
 
-def _items(base: str | os.PathLike[str], benchmark: str, split: str, file: str | os.PathLike[str] | None) -> list[QAItem]:
+def _items(
+    base: str | os.PathLike[str], benchmark: str, split: str, file: str | os.PathLike[str] | None
+) -> list[QAItem]:
     return load_items(file) if file else benchmark_items(base, benchmark, split)
 
 

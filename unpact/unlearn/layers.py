@@ -59,7 +59,8 @@ def mlp_output_projection(model: Any, index: int) -> str:
 
 
 def default_rmu_modules(model: Any, layer: int, span: int = 3) -> list[str]:
-    """MLP output projections of block ``layer`` and the ``span - 1`` blocks before it (WMDP's RMU: layers 5,6,7 for layer 7)."""
+    """MLP output projections of block ``layer`` and the ``span - 1`` blocks before it (WMDP's RMU: layers 5,6,7
+    for layer 7)."""
     return [mlp_output_projection(model, i) for i in range(max(0, layer - span + 1), layer + 1)]
 
 

@@ -237,7 +237,9 @@ def _check_inputs(forget: Sequence[QAItem], retain: Sequence[QAItem], stop_at: f
         raise UsageError("no forget items: there is nothing to unlearn")
     if not retain:
         raise UsageError("no retain items: every method draws retain batches (for its term or its log)")
-    if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, (int, float)) or not 0 <= stop_at <= 1):
+    if stop_at is not None and (
+        isinstance(stop_at, bool) or not isinstance(stop_at, (int, float)) or not 0 <= stop_at <= 1
+    ):
         raise UsageError(f"stop_at is a forget accuracy between 0 and 1, got {stop_at!r}")
     if texts and not method.accepts_forget_texts:
         raise UsageError(f"{method.name} trains on questions (see its docstring); it cannot use plain forget texts")

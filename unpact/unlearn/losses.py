@@ -53,8 +53,8 @@ def kl_to_reference(model: Any, ref: Any, batch: Batch) -> torch.Tensor:
 
 
 def npo_loss(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
-    """NPO (Zhang et al. 2024, arXiv:2404.05868, eq. 3): ``-(2/beta) * mean log sigmoid(-beta * (log p_theta(y|x) - log p_ref(y|x)))``
-    on sequence log-probabilities."""
+    """NPO (Zhang et al. 2024, arXiv:2404.05868, eq. 3):
+    ``-(2/beta) * mean log sigmoid(-beta * (log p_theta(y|x) - log p_ref(y|x)))`` on sequence log-probabilities."""
     return -(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref)).mean()
 
 
