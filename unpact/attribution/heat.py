@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from unpact.attribution.attributor import PromptAttribution
+
+if TYPE_CHECKING:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 PALETTE = "RdBu"
 Panel = tuple[str, PromptAttribution]
@@ -101,7 +104,7 @@ def heat_figure(
     m = symmetric_scale(panels) if scale is None else scale
     dpi = 100
     probe = plt.figure(dpi=dpi)
-    renderer = probe.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = cast("FigureCanvasAgg", probe.canvas).get_renderer()  # pyplot figures draw on an Agg canvas here
     font = FontProperties(size=fontsize)
 
     def width_of(text: str) -> float:

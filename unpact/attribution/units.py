@@ -15,11 +15,14 @@ Conventions (shared by every attribution method):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from unpact.errors import UsageError, check_choice
 from unpact.prompts import chat_prompt
 from unpact.scoring import encode_prompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 GRANULARITIES = ("token", "word")
 
@@ -39,7 +42,9 @@ class PromptUnits:
     spans: list[tuple[int, int]]
 
 
-def apply_template(tokenizer: Any, content: str, template: str | None) -> tuple[str, tuple[int, int]]:
+def apply_template(
+    tokenizer: PreTrainedTokenizerBase, content: str, template: str | None
+) -> tuple[str, tuple[int, int]]:
     """The prompt text for ``content`` under ``template`` and the character span that is attributed.
 
     ``None``: the content is the prompt. A format string with exactly one ``{}``: the content is
@@ -57,7 +62,9 @@ def apply_template(tokenizer: Any, content: str, template: str | None) -> tuple[
     return prefix + content + suffix, (len(prefix), len(prefix) + len(content))
 
 
-def prompt_units(tokenizer: Any, text: str, span: tuple[int, int], granularity: str = "word") -> PromptUnits:
+def prompt_units(
+    tokenizer: PreTrainedTokenizerBase, text: str, span: tuple[int, int], granularity: str = "word"
+) -> PromptUnits:
     """Encode ``text`` and group the tokens inside ``span`` into units (see module docstring)."""
     check_choice("granularity", granularity, GRANULARITIES)
     ids, special = encode_prompt(tokenizer, text)
@@ -99,7 +106,9 @@ def _starts_word(
     return s > offsets[prev][1] or text[s : s + 1].isspace()
 
 
-def _offsets_and_words(tokenizer: Any, text: str, n: int) -> tuple[list[tuple[int, int]], list[int | None] | None]:
+def _offsets_and_words(
+    tokenizer: PreTrainedTokenizerBase, text: str, n: int
+) -> tuple[list[tuple[int, int]], list[int | None] | None]:
     """Character offsets per token (fast tokenizers) and word ids when the tokenizer provides them."""
     try:
         enc = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)

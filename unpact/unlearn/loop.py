@@ -33,6 +33,7 @@ from unpact.unlearn.methods import Method, get_method
 from unpact.unlearn.params import Budget, CommonParams, build_params
 
 if TYPE_CHECKING:
+    from accelerate import Accelerator
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
@@ -136,7 +137,7 @@ class _Run:
     train_model: Any  # the model as prepared by accelerate (possibly LoRA-wrapped)
     ref: PreTrainedModel | None
     optimizer: torch.optim.Optimizer
-    accelerator: Any
+    accelerator: Accelerator
     forget_stream: BatchStream
     retain_stream: BatchStream
     eval_forget: list[QAItem]
@@ -253,7 +254,7 @@ def _wants_cpu(device: str | None) -> bool:
     return device == "cpu"
 
 
-def _accelerator(device: str | None, bf16: bool) -> Any:
+def _accelerator(device: str | None, bf16: bool) -> Accelerator:
     """An ``Accelerator`` for this run. In a single process (no ``accelerate launch``) accelerate's
     process-wide state is cleared first, so that runs with different device/precision settings can
     follow each other in one session (accelerate otherwise refuses a changed setting)."""
