@@ -84,6 +84,7 @@ def test_cache_keys_are_content_and_code(tmp_path: Path) -> None:
     (folder / "w.bin").write_bytes(b"2")
     assert cache.model_key(folder) == key  # hashed once per cache
     assert StudyCache(str(tmp_path)).model_key(folder) != key
+    assert cache.model_key("org/model-a") != cache.model_key("org/model-b")  # hub ids: the name identifies
 
 
 def test_pooled_frames_keep_items_distinct(micro_study: Study) -> None:

@@ -102,7 +102,10 @@ def folder_hash(folder: str | os.PathLike[str]) -> str:
 def model_identity(folder: str | os.PathLike[str]) -> str:
     """What identifies the weights in a model folder: ``<kind>-<configuration hash>`` of a finished
     cached artifact (organisms, unlearned models: the configuration that built them), else the
-    ``folder_hash`` of its files (a user's own model)."""
+    ``folder_hash`` of its files (a user's own model); a name that is no folder (a hub id, resolved
+    by the Hugging Face cache) is its own identity."""
+    if not Path(folder).is_dir():
+        return f"name-{folder}"
     if is_complete(Path(folder)):
         record = artifact_record(folder)
         return f"{record.get('kind', 'artifact')}-{config_hash(record.get('config', {}), length=64)}"

@@ -90,7 +90,7 @@ class StudyCache:
 
     def model_key(self, folder: str | Path) -> str:
         """The content identity of the model in ``folder`` (computed once per folder)."""
-        path = str(Path(folder).resolve())
+        path = str(Path(folder).resolve()) if Path(folder).is_dir() else str(folder)
         if path not in self._identities:
             self._identities[path] = model_identity(path)
         return self._identities[path]
