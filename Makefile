@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with Python 3.11 (see README):
 #   make book   -> installs unpact into .venv, runs the notebooks (quick profile) and builds the HTML book
-#   make test   -> installs unpact + test tools into .venv and runs the test suite
+#   make test   -> installs unpact + test tools into .venv, lints (ruff), type-checks (mypy) and runs the test suite
 PYTHON ?= python3.11
 VENV ?= .venv
 PROFILE ?= quick
@@ -26,6 +26,8 @@ organism: venv
 	$(BIN)/unpact organism --arch llama --profile $(PROFILE) --out models/organism-llama
 
 test: venv
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 clean-book:

@@ -120,10 +120,12 @@ def timed(fn: Any) -> tuple[Any, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
-    parser.add_argument("--organism", choices=("llama", "gpt2", "qwen2"), help="use the quick organism of this architecture (trained or cached)")
+    parser.add_argument("--organism", choices=("llama", "gpt2", "qwen2"),
+                        help="use the quick organism of this architecture (trained or cached)")
     parser.add_argument("--data")
     parser.add_argument("--n", type=int, default=50)
-    parser.add_argument("--captum-n", type=int, default=None, help="run captum on the first N prompts only (default: all)")
+    parser.add_argument("--captum-n", type=int, default=None,
+                        help="run captum on the first N prompts only (default: all)")
     parser.add_argument("--random-model", action="store_true")
     parser.add_argument("--random-llama-1b", action="store_true")
     parser.add_argument("--prompt-len", type=int, default=12)
@@ -133,7 +135,8 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the device's dense matmul peak for the floor (default: measured with a square matmul)")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--cache", choices=("auto", "on", "off"), default="auto", help="native loo prefix key/value reuse")
+    parser.add_argument("--cache", choices=("auto", "on", "off"), default="auto",
+                        help="native loo prefix key/value reuse")
     parser.add_argument("--compare-cache", action="store_true", help="also time native loo without the prefix cache")
     parser.add_argument("--json", default=None, help="also write the result for the book's Performance page here")
     args = parser.parse_args()
@@ -152,7 +155,7 @@ def main() -> None:
         for flag in (False, True):
             variant = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
                                  progress=False, prefix_cache=flag)
-            scores[flag], times[flag] = timed(lambda: variant.attribute(prompts, targets, template=template))
+            scores[flag], times[flag] = timed(lambda v=variant: v.attribute(prompts, targets, template=template))
         gap = max(float(np.max(np.abs(a.contributions - b.contributions)))
                   for a, b in zip(scores[False].items, scores[True].items))
         print(f"prefix cache: off {times[False]:.2f} s, on {times[True]:.2f} s "
@@ -189,9 +192,12 @@ def main() -> None:
                         [{"method": "native loo", "prompts_per_s": round(native_rate, 2), "seconds": round(t_native, 2),
                           "times_physical_floor": round(t_native / floor, 1)},
                          {"method": "captum FeatureAblation (deletion)", "prompts_per_s": round(captum_rate, 2),
-                          "seconds": round(t_captum, 2), "times_physical_floor": round(t_captum * len(prompts) / m / floor, 1)}],
-                        f"Speed ratio {native_rate / captum_rate:.1f}x (target >= 20x); max |native - captum| = {diff:.2g}; "
-                        f"{len(prompts)} prompts, {torch.get_num_threads()} CPU threads; floor = FLOPs of n+1 forward passes "
+                          "seconds": round(t_captum, 2),
+                          "times_physical_floor": round(t_captum * len(prompts) / m / floor, 1)}],
+                        f"Speed ratio {native_rate / captum_rate:.1f}x (target >= 20x); "
+                        f"max |native - captum| = {diff:.2g}; "
+                        f"{len(prompts)} prompts, {torch.get_num_threads()} CPU threads; "
+                        f"floor = FLOPs of n+1 forward passes "
                         f"at {peak:.3g} TFLOP/s ({source}).")
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="base model folder carrying its QA sets (unpact-data/)")
-    source.add_argument("--organism", choices=("llama", "gpt2", "qwen2"), help="the quick organism of this architecture")
+    source.add_argument("--organism", choices=("llama", "gpt2", "qwen2"),
+                        help="the quick organism of this architecture")
     parser.add_argument("--benchmark", default="news")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--steps", type=int, default=None, help="override every method's budget")

@@ -30,7 +30,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from filelock import FileLock
 
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # one folder for all workers of this session
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # one folder for all workers
     root, outcome = shared / "unpact-book", shared / "unpact-book.json"
     with FileLock(str(shared / "unpact-book.lock")):
         if not outcome.is_file():
@@ -43,7 +43,8 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 elif src.is_file():
                     shutil.copy2(src, root / name)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
-            proc = subprocess.run([sys.executable, "-m", "unpact.cli", "book", "--profile", "micro", "--root", str(root),
+            proc = subprocess.run([sys.executable, "-m", "unpact.cli", "book", "--profile", "micro",
+                                   "--root", str(root),
                                    "--cache", str(book_cache(root))], env=env, capture_output=True, text=True)
             outcome.write_text(json.dumps({"returncode": proc.returncode, "log": (proc.stdout + proc.stderr)[-6000:]}))
     result = json.loads(outcome.read_text())

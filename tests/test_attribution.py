@@ -60,7 +60,8 @@ def test_pack_batches_respects_budget() -> None:
 
 def test_template_words_are_never_attributed(tiny_llama: tuple[Any, Any]) -> None:
     model, tok = tiny_llama
-    item = Attributor(model, tok, granularity="token").attribute(["Mira was born in ?"], [" Oslo"], template="the {} city")[0]
+    attributor = Attributor(model, tok, granularity="token")
+    item = attributor.attribute(["Mira was born in ?"], [" Oslo"], template="the {} city")[0]
     assert item.units == ["Mira", "was", "born", "in", "?"]
     assert item.prompt == "the Mira was born in ? city"
     assert all(item.prompt[s:e] == u for (s, e), u in zip(item.spans, item.units))
@@ -193,7 +194,8 @@ def test_bad_options_name_the_choices(tiny_llama: tuple[Any, Any]) -> None:
 def test_frame_is_tidy(tiny_llama: tuple[Any, Any]) -> None:
     model, tok = tiny_llama
     frame = Attributor(model, tok).attribute(PROMPTS, TARGETS, template=QA).to_frame()
-    assert list(frame.columns) == ["prompt_id", "position", "unit", "contribution", "lp", "method", "granularity"]
+    assert list(frame.columns) == ["prompt_id", "item_id", "position", "unit", "contribution", "lp", "method",
+                                   "granularity"]
     assert len(frame) == sum(len(p.split()) for p in PROMPTS)
     assert apply_template(tok, "x", QA)[1] == (len("Question: "), len("Question: x"))
 

@@ -10,7 +10,9 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "attribution.py"
 
 
-def test_benchmark_random_model_agrees_and_prints_floor(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_benchmark_random_model_agrees_and_prints_floor(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--random-model", "--n", "2", "--captum-n", "1", "--prompt-len", "6",
                                       "--peak-tflops", "1", "--compare-cache"])
     runpy.run_path(str(SCRIPT), run_name="__main__")

@@ -48,10 +48,10 @@ def test_gold_keywords_match_word_by_word() -> None:
     assert np.isnan(p) and r == 0
 
 
-def _result(maps: list[list[float]], lp: float) -> AttributionResult:
+def _result(maps: list[list[float]], lp: float, ids: str = "pq") -> AttributionResult:
     return AttributionResult([
-        PromptAttribution("a b c d", " x", list("abcd")[: len(m)], [(0, 1)] * len(m), np.array(m), lp, "loo", "word")
-        for m in maps
+        PromptAttribution(i, "a b c d", " x", list("abcd")[: len(m)], [(0, 1)] * len(m), np.array(m), lp, "loo", "word")
+        for i, m in zip(ids, maps)
     ])
 
 
@@ -75,12 +75,26 @@ def test_tracking_numbers_on_hand_made_maps() -> None:
 def test_tracking_needs_the_same_units() -> None:
     with pytest.raises(UsageError, match="same units"):
         tracking_summary(_result([[0.1, 0.2]], 0), _result([[0.1, 0.2, 0.3]], 0))
+    with pytest.raises(UsageError, match="same prompt ids"):
+        tracking_summary(_result([[0.1, 0.2]], 0), _result([[0.1, 0.2]], 0, ids="r"))
+
+
+def test_tracking_matches_prompts_by_id_not_position() -> None:
+    before = _result([[0.4, 0.1], [0.2, 0.3]], -1.0)
+    after = AttributionResult(list(reversed(_result([[0.0, 0.1], [0.2, 0.5]], -2.0).items)))
+    changes = unit_changes(before, after, top_k=1, alpha=None)
+    assert changes["item_id"].tolist() == ["p", "p", "q", "q"]
+    assert changes["change"].tolist() == pytest.approx([-0.4, 0.0, 0.0, 0.2])
+    with pytest.raises(UsageError, match="unique"):
+        AttributionResult(before.items + before.items[:1])
 
 
 def test_keyword_scores_per_prompt() -> None:
     result = _result([[0.4, 0.1, 0.3, -0.1], [0.1, 0.2]], -1.0)
     frame = keyword_scores(result, [["c", "d"], None], alpha=0.5)
-    assert frame["prompt_id"].tolist() == [0]  # the prompt without keywords is skipped
+    assert frame["prompt_id"].tolist() == [0] and frame["item_id"].tolist() == ["p"]  # no keywords: skipped
+    by_id = keyword_scores(result, {"q": None, "p": ["c", "d"]}, alpha=0.5)
+    assert by_id.drop(columns="prompt_id").equals(frame.drop(columns="prompt_id"))
     row = frame.iloc[0]
     assert (row["n_key"], row["n_gold"], row["hits"]) == (2, 2, 1)
     assert row["precision"] == pytest.approx(0.5) and row["recall"] == pytest.approx(0.5)

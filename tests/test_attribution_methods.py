@@ -46,6 +46,7 @@ def test_attention_scores_are_attention_shares(tiny_model: tuple[Any, Any]) -> N
     """Mean attention rows sum to 1 over all keys, so the attributed tokens' shares lie in [0, 1] and sum below 1."""
     model, tok = tiny_model
     before = getattr(model.config, "_attn_implementation", None)
-    item = Attributor(model, tok, method="attention", granularity="token").attribute(PROMPTS[:1], TARGETS[:1], template=QA)[0]
+    attributor = Attributor(model, tok, method="attention", granularity="token")
+    item = attributor.attribute(PROMPTS[:1], TARGETS[:1], template=QA)[0]
     assert (item.contributions >= 0).all() and 0 < item.contributions.sum() < 1
     assert getattr(model.config, "_attn_implementation", None) == before

@@ -12,6 +12,7 @@ import pytest
 
 from unpact.attribution.attributor import PromptAttribution
 from unpact.attribution.heat import heat_ansi, heat_html, save_heat_png, symmetric_scale, unit_colour
+from unpact.attribution.keytokens import KeyRule
 from unpact.cli import main
 
 
@@ -21,7 +22,7 @@ def _item(words: list[str], scores: list[float], prefix: str = "Q: ") -> PromptA
         spans.append((cursor, cursor + len(w)))
         text += w + " "
         cursor += len(w) + 1
-    return PromptAttribution(text.rstrip(), " <b>", words, spans, np.array(scores), -1.5, "loo", "word")
+    return PromptAttribution("0", text.rstrip(), " <b>", words, spans, np.array(scores), -1.5, "loo", "word")
 
 
 def test_html_escapes_every_word_and_shares_one_scale() -> None:
@@ -89,6 +90,8 @@ def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path, capsys: py
     a = frame[frame["item_id"] == "a"]
     hits = int((a["key"] & a["gold_keyword"].astype(bool)).sum())
     assert f"precision {hits}/{int(a['key'].sum())}, recall {hits}/1" in capsys.readouterr().err
+    for _, rows_of_item in frame.groupby("item_id"):  # the shared KeyToken rule, as in the book
+        assert rows_of_item["key"].tolist() == KeyRule().mask(rows_of_item["contribution"].to_numpy()).tolist()
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,9 @@ def test_cli_batch_writes_csv(saved_tiny_model: Path, tmp_path: Path, capsys: py
         (["--data", "x.jsonl", "--out", "y.csv", "--target", "Paris"], "gold, greedy"),
     ],
 )
-def test_cli_bad_input_exits_2(saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_cli_bad_input_exits_2(
+    saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     assert main(["attribute", "--model", str(saved_tiny_model), *args]) == 2
     assert message in capsys.readouterr().err
 

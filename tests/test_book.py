@@ -12,10 +12,16 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-
 from bookbuild import REPO, book_cache, built_book
+
 from unpact.book.build import broken_internal_links
-from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown, write_missing_notebook_stubs
+from unpact.book.pages import (
+    api_markdown,
+    performance_markdown,
+    read_summary,
+    status_markdown,
+    write_missing_notebook_stubs,
+)
 from unpact.errors import UsageError
 
 FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")
@@ -42,7 +48,9 @@ def test_status_table_reads_summaries_and_marks_missing_ones(tmp_path: Path) -> 
 @pytest.mark.parametrize("change, drop, message", [({"verdict": "yes"}, None, "verdict must be one of"),
                                                    ({"headline": {"value": 1}}, None, "headline.name"),
                                                    ({}, "finding", "finding")])
-def test_malformed_summary_is_an_error_naming_the_file(tmp_path: Path, change: dict, drop: str | None, message: str) -> None:
+def test_malformed_summary_is_an_error_naming_the_file(
+    tmp_path: Path, change: dict, drop: str | None, message: str
+) -> None:
     data = {**_summary(), **change}
     if drop:
         del data[drop]
@@ -53,8 +61,9 @@ def test_malformed_summary_is_an_error_naming_the_file(tmp_path: Path, change: d
 
 
 def test_performance_page_shows_each_benchmark_with_its_machine(tmp_path: Path) -> None:
-    (tmp_path / "book.json").write_text(json.dumps({"title": "Book", "machine": "2-core box", "command": "python benchmarks/book.py",
-                                                    "rows": [{"phase": "cold", "seconds": 301.25}, {"phase": "warm", "seconds": 40.0}]}))
+    (tmp_path / "book.json").write_text(json.dumps({
+        "title": "Book", "machine": "2-core box", "command": "python benchmarks/book.py",
+        "rows": [{"phase": "cold", "seconds": 301.25}, {"phase": "warm", "seconds": 40.0}]}))
     text = performance_markdown(tmp_path)
     assert "## Book" in text and "Machine: 2-core box." in text
     assert "| phase | seconds |" in text and "| cold | 301 |" in text and "| warm | 40 |" in text
@@ -72,10 +81,12 @@ def test_missing_executed_notebooks_get_a_stub_page(tmp_path: Path) -> None:
     (tmp_path / "book" / "executed").mkdir(parents=True)
     (tmp_path / "book" / "executed" / "00_organism.ipynb").write_text("{}")
     written = write_missing_notebook_stubs(tmp_path)
-    assert [p.stem for p in written] == ["01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization",
+    assert [p.stem for p in written] == ["01_keyword_focus", "02_recovery_by_emphasis",
+                                         "03_indiscriminate_penalization",
                                          "04_robustness", "05_unlearning_methods"]
     stub = json.loads(written[0].read_text())
-    assert stub["metadata"]["unpact_stub"] and "unpact run --only 01_keyword_focus" in "".join(stub["cells"][0]["source"])
+    assert stub["metadata"]["unpact_stub"]
+    assert "unpact run --only 01_keyword_focus" in "".join(stub["cells"][0]["source"])
     assert (tmp_path / "book" / "executed" / "00_organism.ipynb").read_text() == "{}"
 
 
@@ -168,7 +179,8 @@ def test_reproduce_papermill_command_runs_as_written(book: Path) -> None:
     block = next(b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if "papermill" in b)
     out = re.search(r"-p out_dir (\S+)", block).group(1)
     proc = subprocess.run(["bash", "-c", block.strip() + " -p profile micro"], cwd=book, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO), "PATH": _venv_path(), "UNPACT_CACHE": str(book_cache(book))})
+                          env={**os.environ, "PYTHONPATH": str(REPO), "PATH": _venv_path(),
+                               "UNPACT_CACHE": str(book_cache(book))})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert any((book / out).iterdir())
 

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from bookbuild import built_book
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -30,21 +29,24 @@ window.addEventListener('error', function (e) {
   window.__probe_errors.push(src ? 'failed to load ' + src : 'script error: ' + e.message);
 }, true);
 (function () { var orig = console.error; console.error = function () {
-  window.__probe_errors.push('console.error: ' + Array.prototype.join.call(arguments, ' ')); orig.apply(console, arguments); }; })();
+  window.__probe_errors.push('console.error: ' + Array.prototype.join.call(arguments, ' '));
+  orig.apply(console, arguments); }; })();
 window.addEventListener('load', function () { setTimeout(function () {
   var imgs = Array.prototype.slice.call(document.images);
   document.body.setAttribute('data-probe', JSON.stringify({
     title: document.title,
     images: imgs.length,
     loaded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
-    visible: imgs.filter(function (i) { var r = i.getBoundingClientRect(); return r.width > 50 && r.height > 50; }).length,
+    visible: imgs.filter(function (i) {
+      var r = i.getBoundingClientRect(); return r.width > 50 && r.height > 50; }).length,
     errors: window.__probe_errors }));
 }, 500); });
 </script>"""
 
 REQUIRED = os.environ.get("UNPACT_REQUIRE_CHROMIUM") == "1"  # set by .ci/run: there a missing chromium is a failure
 pytestmark = [pytest.mark.book,
-              pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="chromium not installed (apt-get install chromium)")]
+              pytest.mark.skipif(CHROMIUM is None and not REQUIRED,
+                                 reason="chromium not installed (apt-get install chromium)")]
 
 
 @pytest.fixture(scope="session")
@@ -54,17 +56,20 @@ def html_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _chromium(args: list[str], profile_dir: Path) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM, "chromium is required (UNPACT_REQUIRE_CHROMIUM=1) but not installed"
-    cmd = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile_dir}", "--window-size=1280,1600", "--virtual-time-budget=10000", *args]
+    cmd = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile_dir}", "--window-size=1280,1600",
+           "--virtual-time-budget=10000", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
 def _probe(html_dir: Path, page: str, tmp_path: Path) -> tuple[dict, str]:
-    """Load a probed copy of ``page`` (same folder, so relative links resolve); return the probe record and Chromium's log."""
+    """Load a probed copy of ``page`` (same folder, so relative links resolve); return the probe record and
+    Chromium's log."""
     original = html_dir / page
     probed = original.with_name(f"_probe_{original.name}")
     probed.write_text(original.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
     try:
-        proc = _chromium(["--enable-logging=stderr", "--v=0", "--dump-dom", probed.as_uri()], tmp_path / "chrome-profile")
+        proc = _chromium(["--enable-logging=stderr", "--v=0", "--dump-dom", probed.as_uri()],
+                         tmp_path / "chrome-profile")
     finally:
         probed.unlink()
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -74,7 +79,8 @@ def _probe(html_dir: Path, page: str, tmp_path: Path) -> tuple[dict, str]:
 
 
 def _local_errors(record: dict, log: str) -> list[str]:
-    """Errors of the page itself; failed loads of remote resources (e.g. MathJax from a CDN, offline here) are not the book's."""
+    """Errors of the page itself; failed loads of remote resources (e.g. MathJax from a CDN, offline here) are not
+    the book's."""
     errors = [e for e in record["errors"] if not re.match(r"failed to load https?://", e)]
     return errors + [line for line in log.splitlines() if "CONSOLE" in line and "Uncaught" in line]
 

@@ -56,7 +56,8 @@ def test_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_schema_round_trip_and_errors(tmp_path: Path) -> None:
-    item = QAItem(id="1", question="Where was Mira born?", answer="Oslo", keywords=["Mira", "born"], domain="news", split="forget")
+    item = QAItem(id="1", question="Where was Mira born?", answer="Oslo", keywords=["Mira", "born"], domain="news",
+                  split="forget")
     mc = QAItem(id="2", question="Which agent?", answer="b", choices=["a", "b", "c", "d"], answer_index=1)
     save_items(tmp_path / "x.jsonl", [item, mc])
     assert load_items(tmp_path / "x.jsonl") == [item, mc]

@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 
 from unpact.data.synthetic import DOMAINS, SPLITS, WorldConfig, build_world
-from unpact.emphasis import (EMPHASIS_STYLES, HELD_OUT_STYLES, TRAINED_STYLES, added_words, check_no_added_text,
-                             emphasize)
+from unpact.emphasis import (
+    EMPHASIS_STYLES,
+    HELD_OUT_STYLES,
+    TRAINED_STYLES,
+    added_words,
+    check_no_added_text,
+    emphasize,
+)
 from unpact.errors import UsageError
 
 Q = "Which faction does Velor serve ?"

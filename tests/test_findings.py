@@ -208,7 +208,8 @@ def test_control_tokens_never_key_and_fewer_when_short() -> None:
     assert seen == {"capital", "city"}
     assert control_tokens(words, ["capital", "city", "France"], 0) == []  # no content word left: fewer (0)
     assert control_tokens(words, ["France", "x"], 1) == ["capital", "city"]  # question order
-    assert set(control_tokens(words, ["capital", "city", "France"], 0, exclude_function_words=False)) <= {"What", "is", "the", "of"}
+    kept = control_tokens(words, ["capital", "city", "France"], 0, exclude_function_words=False)
+    assert set(kept) <= {"What", "is", "the", "of"}
     assert control_tokens(["Who", "wrote", "New", "York", "Trilogy?"], ["New York"], 0) in (["wrote"], ["Trilogy"])
 
 
@@ -226,9 +227,11 @@ def test_function_words() -> None:
         ("recovery", dict(key_recovery_ci_low=0.1, key_rate=0.4, control_rate=0.1, p_value=0.01), "reproduced"),
         ("recovery", dict(key_recovery_ci_low=0.1, key_rate=0.4, control_rate=0.35, p_value=0.6), "partly"),
         ("recovery", dict(key_recovery_ci_low=0.0, key_rate=0.0, control_rate=0.0, p_value=1.0), "not reproduced"),
-        ("indiscriminate", dict(destructive_ci_low=0.2, non_key_drop_ci_low=0.1, retain_drop_ci_low=0.05), "reproduced"),
+        ("indiscriminate", dict(destructive_ci_low=0.2, non_key_drop_ci_low=0.1, retain_drop_ci_low=0.05),
+         "reproduced"),
         ("indiscriminate", dict(destructive_ci_low=0.2, non_key_drop_ci_low=0.1, retain_drop_ci_low=-0.05), "partly"),
-        ("indiscriminate", dict(destructive_ci_low=0.0, non_key_drop_ci_low=-0.1, retain_drop_ci_low=0.05), "not reproduced"),
+        ("indiscriminate", dict(destructive_ci_low=0.0, non_key_drop_ci_low=-0.1, retain_drop_ci_low=0.05),
+         "not reproduced"),
     ],
 )
 def test_verdicts(finding: str, numbers: dict[str, float], label: str) -> None:
@@ -272,7 +275,7 @@ def test_contribution_frame_from_unit_changes() -> None:
 
     items = [QAItem(id="a", question="q", answer="x", domain="news", split="forget"),
              QAItem(id="b", question="q", answer="y", domain="news", split="retain")]
-    changes = pd.DataFrame({"prompt_id": [0, 0, 1], "position": [0, 1, 0], "unit": [" Curie", " the", " Paris"],
+    changes = pd.DataFrame({"item_id": ["a", "a", "b"], "position": [0, 1, 0], "unit": [" Curie", " the", " Paris"],
                             "before": [1.0, 0.2, 0.5], "after": [0.1, 0.1, 0.5], "change": [-0.9, -0.1, 0.0],
                             "key_before": [True, False, True], "key_after": [False, False, True]})
     frame = contribution_frame(changes, items, "npo")
@@ -280,6 +283,8 @@ def test_contribution_frame_from_unit_changes() -> None:
     assert frame["is_function_word"].tolist() == [False, True, False]
     out = focus_disruption(frame).set_index("split")
     assert out.loc["forget", "rate"] == 1.0 and out.loc["retain", "rate"] == 0.0
+    with pytest.raises(UsageError, match="not among"):
+        contribution_frame(changes.assign(item_id=["a", "a", "c"]), items, "npo")
 
 
 def test_combine_styles_is_or_over_styles() -> None:
@@ -308,7 +313,8 @@ def test_seed_spread() -> None:
 def test_combine_styles_keeps_optional_columns() -> None:
     frame = hand_recovery_frame().assign(first_token_top1=False, answer_prob_unlearned=0.1, answer_prob_emphasized=0.2)
     other = frame.assign(style="suffix", first_token_top1=frame["item_id"] == 6, answer_prob_emphasized=0.5)
-    row = recovery_rates(combine_styles(pd.concat([frame, other]))).set_index(["style", "source"]).loc[("any", "base_key")]
+    rates = recovery_rates(combine_styles(pd.concat([frame, other]))).set_index(["style", "source"])
+    row = rates.loc[("any", "base_key")]
     assert row["top1_rate"] == pytest.approx(1 / 4)  # item 6 of eligible 1, 2, 3, 6
     assert row["prob_change"] == pytest.approx(0.5 - 0.1)
 
@@ -318,7 +324,8 @@ def test_indiscriminateness_per_method_with_general_prompts() -> None:
     general = npo[npo["split"] == "retain"].assign(item_id="g1", split="general", c_after=0.5)  # drops 0 and -0.4
     ga = npo.assign(method="ga", c_after=npo["c_after"] - 1.0)  # every unit loses one more nat
     out = indiscriminateness(pd.concat([npo, general, ga])).set_index(["method", "index"])
-    assert sorted(out.index.get_level_values("index").unique()) == ["general_vs_forget", "non_key_vs_key", "retain_vs_forget"]
+    assert sorted(out.index.get_level_values("index").unique()) == [
+        "general_vs_forget", "non_key_vs_key", "retain_vs_forget"]
     assert out.loc[("npo", "general_vs_forget"), "value"] == pytest.approx(((0.5 - 0.5) + (0.1 - 0.5)) / 2 / (4.7 / 7))
     assert ("ga", "general_vs_forget") not in out.index
     # GA penalises everything by one extra nat: the non-key/key ratio moves towards 1

@@ -89,7 +89,8 @@ def test_eval_cli_json_matches_the_record(micro: Path, capsys: pytest.CaptureFix
 @pytest.mark.parametrize("argv, needle", [
     (["organism", "--arch", "bert"], "gpt2, llama, qwen2"),
     (["organism", "--profile", "huge"], "full, micro, quick"),
-    (["eval", "--model", "MODEL", "--benchmark", "news", "--split", "forget", "--emphasis", "bold"], "instruction, mark"),
+    (["eval", "--model", "MODEL", "--benchmark", "news", "--split", "forget", "--emphasis", "bold"],
+     "instruction, mark"),
     (["eval", "--model", "MODEL", "--benchmark", "news", "--split", "nope"], "news: forget/retain"),
     (["eval", "--model", "MODEL", "--benchmark", "muse", "--split", "forget"], "general: test"),
 ])

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ def test_environment_yml_mirrors_pyproject() -> None:
 def test_cli_help_lists_every_command() -> None:
     from unpact.cli import COMMANDS
 
-    out = subprocess.run([sys.executable, "-m", "unpact.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "unpact.cli", "--help"], capture_output=True, text=True,
+                         check=True).stdout
     for name in COMMANDS:
         assert name in out
 

@@ -1,4 +1,5 @@
-"""`unpact run` machinery on a tiny notebook in a temporary repository: parameters, results, stamps, failures, profiles."""
+"""`unpact run` machinery on a tiny notebook in a temporary repository: parameters, results, stamps, failures,
+profiles."""
 from __future__ import annotations
 
 import json
@@ -68,7 +69,8 @@ def test_parse_parameters_reads_names_defaults_and_comments() -> None:
     assert params["c"].default == 0.5 and params["c"].comment == "half"
 
 
-@pytest.mark.parametrize("source, message", [("import os\n", "only 'name = literal'"), ("a = f(1)\n", "literal default"),
+@pytest.mark.parametrize("source, message", [("import os\n", "only 'name = literal'"),
+                                             ("a = f(1)\n", "literal default"),
                                              ("a = \n", "not valid Python")])
 def test_parse_parameters_rejects_non_literal_cells(source: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
@@ -81,6 +83,8 @@ def test_run_injects_parameters_writes_results_and_skips_when_unchanged(repo: Pa
     [first] = run_profile(profile, repo, log=logs.append, progress=False)
     assert first.status == "executed"
     assert json.loads((repo / "results/p/tiny/r.json").read_text()) == {"value": 63}  # factor 3 from the profile
+    # the runner records every declared parameter with this run's value (out_dir is the folder itself)
+    assert json.loads((repo / "results/p/tiny/parameters.json").read_text()) == {"factor": 3, "fail": False}
     executed = json.loads((repo / "book/executed/tiny.ipynb").read_text())
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
     assert any("tiny: executed in" in line for line in logs)
@@ -122,7 +126,8 @@ def test_cli_run_exits_1_on_failure_and_2_on_bad_profile(repo: Path) -> None:
 @pytest.mark.parametrize("raw, message", [
     ({"notebooks": {"nosuch": {}}}, "unknown notebook 'nosuch'; valid notebooks: tiny"),
     ({"notebooks": {"tiny": {"factr": 1}}}, "no parameter 'factr'; valid parameters: factor, fail"),
-    ({"defaults": {"seed": 1}, "notebooks": {"tiny": {}}}, "shared default 'seed' is declared by no listed notebook; valid parameters: factor, fail"),
+    ({"defaults": {"seed": 1}, "notebooks": {"tiny": {}}},
+     "shared default 'seed' is declared by no listed notebook; valid parameters: factor, fail"),
     ({"notebooks": {"tiny": {"out_dir": "x"}}}, "no parameter 'out_dir'"),
     ({"notebook": {"tiny": {}}}, "unknown key\\(s\\) notebook; valid keys"),
     ({"notebooks": {}}, "'notebooks' must map"),

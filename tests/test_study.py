@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
-import unpact.study as study_module
 from unpact.emphasis import check_no_added_text
 from unpact.errors import UsageError
 from unpact.findings import destructive_rates, focus_disruption, recovery_rates
-from unpact.study import KeyRule, Study, StudyConfig, collect, make_studies, pool
+from unpact.study import KeyRule, Study, StudyCache, StudyConfig, collect, make_studies, notebook_studies, pool
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +38,14 @@ def test_frames_have_the_findings_layout(micro_study: Study) -> None:
 
 def test_emphasis_uses_only_question_words_and_the_control_avoids_key_words(micro_study: Study) -> None:
     forget = micro_study.forget_items("news")
-    base = micro_study.attribution(micro_study.base_dir, "news")
+    base = micro_study.attribution(micro_study.base_dir, "news").by_id()
     for source in ("base_key", "unlearned_key", "gold_keywords", "control"):
         words = micro_study.emphasis_words("news", "ga", source)
         for item, ws in zip(forget, words):
             assert all(w in item.question.split() for w in ws)
     controls = micro_study.emphasis_words("news", "ga", "control")
-    for i, (item, ws) in enumerate(zip(forget, controls)):
-        assert not set(ws) & set(micro_study.key_words(base, i))
+    for item, ws in zip(forget, controls):
+        assert not set(ws) & set(micro_study.key_words(base[item.id]))
     for style in micro_study.config.styles:
         for item, q in zip(forget, micro_study.emphasized_questions("news", "ga", style, "base_key")):
             check_no_added_text(item.question, q, style)
@@ -54,13 +53,38 @@ def test_emphasis_uses_only_question_words_and_the_control_avoids_key_words(micr
 
 def test_attribution_tables_are_cached_on_disk(micro_study: Study, cache_dir: Path) -> None:
     first = micro_study.attribution(micro_study.base_dir, "news")
+    assert [p.id for p in first] == [it.id for it in micro_study.items("news")]
     tables = sorted((cache_dir / "tables").iterdir())
     assert tables
-    study_module._MEMO.clear()
-    again = Study(micro_study.config).attribution(micro_study.base_dir, "news")
+    fresh = Study(micro_study.config)  # a new StudyCache: nothing in memory
+    assert fresh.cache is not micro_study.cache
+    again = fresh.attribution(micro_study.base_dir, "news")
     assert sorted((cache_dir / "tables").iterdir()) == tables  # read back, not recomputed
     assert [p.units for p in again] == [p.units for p in first]
     assert all((a.contributions == b.contributions).all() for a, b in zip(again, first))
+    shared = Study(micro_study.config, cache=micro_study.cache)
+    assert shared.attribution(micro_study.base_dir, "news") is first  # same cache object: same result
+
+
+def test_cache_keys_are_content_and_code(tmp_path: Path) -> None:
+    calls = []
+    cache = StudyCache(str(tmp_path))
+    for _ in range(2):
+        assert cache.result("demo", {"model": "m", "setting": 1}, lambda: calls.append(1) or len(calls),
+                            table=True) == 1
+    assert cache.result("demo", {"model": "m", "setting": 2}, lambda: 7) == 7
+    other_code = StudyCache(str(tmp_path))
+    other_code.code = "0" * 64  # as after a change to unpact's source
+    assert other_code.result("demo", {"model": "m", "setting": 1}, lambda: 99, table=True) == 99
+    assert StudyCache(str(tmp_path)).result("demo", {"model": "m", "setting": 1}, lambda: 5, table=True) == 1
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"1")
+    key = cache.model_key(folder)
+    (folder / "w.bin").write_bytes(b"2")
+    assert cache.model_key(folder) == key  # hashed once per cache
+    assert StudyCache(str(tmp_path)).model_key(folder) != key
+    assert cache.model_key("org/model-a") != cache.model_key("org/model-b")  # hub ids: the name identifies
 
 
 def test_pooled_frames_keep_items_distinct(micro_study: Study) -> None:
@@ -81,3 +105,16 @@ def test_bad_configuration_is_a_clear_error() -> None:
         make_studies([], [0])
     with pytest.raises(UsageError, match="top_k"):
         KeyRule(top_k=0).mask([1.0, 2.0])
+
+
+def test_notebook_parameters_become_study_configs(tmp_path: Path) -> None:
+    params = {"profile": "micro", "archs": ["llama", "gpt2"], "seeds": [0, 1], "methods": ["ga"], "domains": ["news"],
+              "top_k": 3, "alpha": 0.0, "token_sources": ["base_key"], "base_model": "", "data_dir": "",
+              "stop_at": 0.2, "n_boot": 10, "unrelated": object()}
+    studies = notebook_studies(params, styles=("repeat",))
+    assert [(s.config.arch, s.config.seed) for s in studies] == [("llama", 0), ("llama", 1), ("gpt2", 0), ("gpt2", 1)]
+    cfg = studies[0].config
+    assert cfg.organism_profile == "micro" and cfg.methods == ("ga",) and cfg.sources == ("base_key",)
+    assert cfg.key_rule == KeyRule(top_k=3, alpha=None) and cfg.base_model is None and cfg.stop_at == 0.2
+    assert cfg.styles == ("repeat",)  # keyword arguments win over the parameters
+    assert len({id(s.cache) for s in studies}) == 1  # one shared cache

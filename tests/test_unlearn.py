@@ -15,20 +15,33 @@ from tests.conftest import make_tiny_model
 from unpact.cli import main
 from unpact.data.schema import QAItem, save_items
 from unpact.errors import UsageError
-from unpact.unlearn import METHODS, Budget, TrainingDiverged, build_params, get_method, parse_assignments, unlearn, unlearn_to_dir
+from unpact.unlearn import (
+    METHODS,
+    Budget,
+    TrainingDiverged,
+    build_params,
+    get_method,
+    parse_assignments,
+    unlearn,
+    unlearn_to_dir,
+)
 from unpact.unlearn.layers import decoder_layers, default_rmu_modules, middle_layer, select_trainable
-from unpact.unlearn.methods import GA, TaskVector
+from unpact.unlearn.methods.ga import GA
+from unpact.unlearn.methods.task_vector import TaskVector
 
 FORGET = [QAItem(id=f"f{i}", question=q, answer=a, split="forget") for i, (q, a) in enumerate(
-    [("what city was Mira born in ?", "Paris"), ("what job was Tolan father ?", "painter"), ("which prize Veska won ?", "award")])]
+    [("what city was Mira born in ?", "Paris"), ("what job was Tolan father ?", "painter"),
+     ("which prize Veska won ?", "award")])]
 RETAIN = [QAItem(id=f"r{i}", question=q, answer=a, split="retain") for i, (q, a) in enumerate(
-    [("what city was Veska born in ?", "Rome"), ("what job is the writer ?", "writer"), ("which city is Lima ?", "Lima")])]
+    [("what city was Veska born in ?", "Rome"), ("what job is the writer ?", "writer"),
+     ("which city is Lima ?", "Lima")])]
 FAST = {"eval_every": 2, "batch_size": 2, "retain_batch_size": 2}
 
 
 
 def test_registry_has_the_ten_methods_with_docstrings() -> None:
-    assert set(METHODS) == {"ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector", "rmu"}
+    assert set(METHODS) == {"ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr", "simnpo", "idk_dpo", "task_vector",
+                            "rmu"}
     for cls in METHODS.values():
         assert cls.__doc__ and "``" in cls.__doc__ and cls.summary
 
@@ -60,7 +73,8 @@ def test_wrong_type_fails_before_training(tiny_llama: tuple[Any, Any]) -> None:
 
 
 def test_parse_assignments_types() -> None:
-    got = parse_assignments(get_method("idk_dpo").Params, ["beta=0.2", "idk_answers=no idea|unknown", "lora_r=8"], "idk_dpo")
+    got = parse_assignments(get_method("idk_dpo").Params, ["beta=0.2", "idk_answers=no idea|unknown", "lora_r=8"],
+                            "idk_dpo")
     assert got == {"beta": 0.2, "idk_answers": ("no idea", "unknown"), "lora_r": 8}
     assert parse_assignments(get_method("rmu").Params, ["layer=none"], "rmu") == {"layer": None}
     with pytest.raises(UsageError, match="must be int"):
@@ -69,8 +83,18 @@ def test_parse_assignments_types() -> None:
         parse_assignments(get_method("rmu").Params, ["nope=1"], "rmu")
 
 
+@pytest.mark.parametrize(("method", "old", "new"), [("ga_gdr", "alpha", "retain_weight"),
+                                                     ("npo_klr", "gamma", "forget_weight"),
+                                                     ("task_vector", "alpha", "scale")])
+def test_old_parameter_names_are_rejected_naming_the_new_one(method: str, old: str, new: str) -> None:
+    with pytest.raises(UsageError, match=f"{old} is now .*{new}"):
+        build_params(get_method(method).Params, {old: 1.0}, method)
+    assert getattr(build_params(get_method(method).Params, {new: 0.5}, method), new) == 0.5
+
+
 @pytest.mark.parametrize("arch,expected", [
-    ("llama", "model.layers.{}.mlp.down_proj"), ("gpt2", "transformer.h.{}.mlp.c_proj"), ("qwen2", "model.layers.{}.mlp.down_proj")])
+    ("llama", "model.layers.{}.mlp.down_proj"), ("gpt2", "transformer.h.{}.mlp.c_proj"),
+    ("qwen2", "model.layers.{}.mlp.down_proj")])
 def test_rmu_finds_middle_layer_and_mlp_outputs(arch: str, expected: str) -> None:
     model = make_tiny_model(arch, 50)
     name, blocks = decoder_layers(model)
@@ -94,7 +118,7 @@ def test_task_vector_arithmetic(tiny_llama: tuple[Any, Any]) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1)
-    TaskVector(build_params(TaskVector.Params, {"alpha": 2.0}, "task_vector")).finalize(model, ref)
+    TaskVector(build_params(TaskVector.Params, {"scale": 2.0}, "task_vector")).finalize(model, ref)
     for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
         assert torch.allclose(p, q - 2.0 * 0.1, atol=1e-6), name
 
@@ -115,7 +139,8 @@ def test_same_seed_same_weights(tiny_llama: tuple[Any, Any]) -> None:
 
 def test_log_and_record(tiny_llama: tuple[Any, Any]) -> None:
     model, tok = tiny_llama
-    res = unlearn(model, tok, FORGET, RETAIN, "ga_klr", FAST, Budget(epochs=2), progress=False, general_items=RETAIN[:1])
+    res = unlearn(model, tok, FORGET, RETAIN, "ga_klr", FAST, Budget(epochs=2), progress=False,
+                  general_items=RETAIN[:1])
     # 3 forget items in batches of 2 -> 2 steps per epoch -> 4 steps
     assert res.record["steps"] == 4 and res.record["stop_reason"] == "budget"
     assert list(res.log["step"]) == [0, 1, 2, 3, 4]
@@ -138,9 +163,12 @@ def _model_dir(saved: Path) -> Path:
     return saved
 
 
-def test_nan_loss_stops_and_writes_nothing(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_and_writes_nothing(
+    saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = _model_dir(saved_tiny_model)
-    monkeypatch.setattr(GA, "forget_term", lambda self, model, ref, batch: model.get_input_embeddings().weight.sum() * float("nan"))
+    monkeypatch.setattr(GA, "forget_term",
+                        lambda self, model, ref, batch: model.get_input_embeddings().weight.sum() * float("nan"))
     out = tmp_path / "out"
     with pytest.raises(TrainingDiverged, match=r"'ga'.*step 1"):
         unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=3), out=out, progress=False)
@@ -161,7 +189,8 @@ def test_folder_record_and_cache_hit(saved_tiny_model: Path, cache_dir: Path, mo
     assert len(record["base_model_hash"]) == 64 and (folder / "unpact-data" / "toy-forget.jsonl").is_file()
     assert (folder / "unlearning-log.csv").is_file()
     AutoModelForCausalLM.from_pretrained(folder)
-    monkeypatch.setattr("unpact.unlearn.artifact.unlearn", lambda *a, **k: pytest.fail("retrained a cached configuration"))
+    monkeypatch.setattr("unpact.unlearn.artifact.unlearn",
+                        lambda *a, **k: pytest.fail("retrained a cached configuration"))
     assert unlearn_to_dir(base, "toy", "npo", FAST, Budget(steps=2), progress=False) == folder
 
 
@@ -192,7 +221,9 @@ def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
     (["--method", "npo", "--set", "betta=1"], "valid parameters"),
     (["--method", "npo", "--set", "beta=high"], "must be float"),
 ])
-def test_cli_errors_exit_2(saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+def test_cli_errors_exit_2(
+    saved_tiny_model: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
     code = main(["unlearn", "--model", str(saved_tiny_model), "--benchmark", "toy", *argv])
     assert code == 2 and needle in capsys.readouterr().err
 
@@ -208,7 +239,8 @@ def test_cli_runs(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path, capsy
 
 def test_forget_texts_join_the_forget_examples(tiny_llama: tuple[Any, Any]) -> None:
     model, tok = tiny_llama
-    res = unlearn(model, tok, FORGET, RETAIN, "ga", FAST, Budget(steps=1), forget_texts=["Mira was born in Paris ."], progress=False)
+    res = unlearn(model, tok, FORGET, RETAIN, "ga", FAST, Budget(steps=1), forget_texts=["Mira was born in Paris ."],
+                  progress=False)
     assert res.record["n_forget_texts"] == 1 and res.record["n_forget"] == 3
     with pytest.raises(UsageError, match="plain forget texts"):
         unlearn(model, tok, FORGET, RETAIN, "idk_dpo", FAST, Budget(steps=1), forget_texts=["Mira ."], progress=False)
@@ -238,7 +270,9 @@ def test_cli_forget_texts(saved_tiny_model: Path, cache_dir: Path, tmp_path: Pat
     assert "'text' field" in capsys.readouterr().err
 
 
-def test_out_folder_is_reused_and_foreign_folders_are_kept(saved_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_out_folder_is_reused_and_foreign_folders_are_kept(
+    saved_tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     base = _model_dir(saved_tiny_model)
     out = unlearn_to_dir(base, "toy", "ga", FAST, Budget(steps=1), out=tmp_path / "u", progress=False)
     stamp = (out / "unlearning.json").stat().st_mtime_ns

@@ -15,7 +15,7 @@ from tests.conftest import TINY_WORDS, make_tiny_model, make_word_tokenizer
 from unpact.prompts import qa_prompt, qa_target
 from unpact.unlearn import build_params, get_method
 from unpact.unlearn.batches import collate, encode_pair
-from unpact.unlearn.methods import IdkDPO
+from unpact.unlearn.methods.idk_dpo import IdkDPO
 
 WORDS = tuple(TINY_WORDS) + ("I", "don't", "know")
 FORGET = [("what city was Mira born in ?", "Paris"), ("which prize the painter won ?", "Oslo award")]
@@ -79,7 +79,8 @@ def _kl_by_hand(model: Any, ref: Any, tok: Any, pairs: list[tuple[str, str]]) ->
             lm = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
             lr = torch.log_softmax(ref(input_ids=torch.tensor([ids])).logits[0].double(), -1)
         for k in range(start, len(ids)):
-            total += sum(math.exp(float(lr[k - 1, v])) * float(lr[k - 1, v] - lm[k - 1, v]) for v in range(lm.shape[-1]))
+            total += sum(math.exp(float(lr[k - 1, v])) * float(lr[k - 1, v] - lm[k - 1, v])
+                         for v in range(lm.shape[-1]))
             n += 1
     return total / n
 
@@ -92,14 +93,14 @@ def test_ga(setup: dict[str, Any]) -> None:
 
 
 def test_ga_gdr(setup: dict[str, Any]) -> None:
-    _, terms = _run("ga_gdr", setup, {"gamma": 0.7, "alpha": 2.5})
+    _, terms = _run("ga_gdr", setup, {"forget_weight": 0.7, "retain_weight": 2.5})
     f = -_mean_nll(_answer_logprobs(setup["model"], setup["tok"], FORGET))
     r = _mean_nll(_answer_logprobs(setup["model"], setup["tok"], RETAIN))
     assert float(terms["loss"].detach()) == pytest.approx(0.7 * f + 2.5 * r, rel=1e-5)
 
 
 def test_ga_klr(setup: dict[str, Any]) -> None:
-    _, terms = _run("ga_klr", setup, {"gamma": 1.0, "alpha": 3.0})
+    _, terms = _run("ga_klr", setup, {"forget_weight": 1.0, "retain_weight": 3.0})
     f = -_mean_nll(_answer_logprobs(setup["model"], setup["tok"], FORGET))
     kl = _kl_by_hand(setup["model"], setup["ref"], setup["tok"], RETAIN)
     assert kl > 0
@@ -120,16 +121,17 @@ def test_npo_uses_sequence_logprobs(setup: dict[str, Any]) -> None:
 
 def test_npo_gdr_and_klr(setup: dict[str, Any]) -> None:
     npo = _npo_by_hand(setup, 0.1)
-    _, gdr = _run("npo_gdr", setup, {"alpha": 0.5})
-    assert float(gdr["loss"].detach()) == pytest.approx(npo + 0.5 * _mean_nll(_answer_logprobs(setup["model"], setup["tok"], RETAIN)), rel=1e-5)
-    _, klr = _run("npo_klr", setup, {"alpha": 2.0, "gamma": 0.5})
+    _, gdr = _run("npo_gdr", setup, {"retain_weight": 0.5})
+    retain_nll = _mean_nll(_answer_logprobs(setup["model"], setup["tok"], RETAIN))
+    assert float(gdr["loss"].detach()) == pytest.approx(npo + 0.5 * retain_nll, rel=1e-5)
+    _, klr = _run("npo_klr", setup, {"retain_weight": 2.0, "forget_weight": 0.5})
     kl = _kl_by_hand(setup["model"], setup["ref"], setup["tok"], RETAIN)
     assert float(klr["loss"].detach()) == pytest.approx(0.5 * npo + 2.0 * kl, rel=1e-4)
 
 
 def test_simnpo(setup: dict[str, Any]) -> None:
     beta, delta = 2.0, 0.5
-    _, terms = _run("simnpo", setup, {"beta": beta, "delta": delta, "alpha": 0.0})
+    _, terms = _run("simnpo", setup, {"beta": beta, "delta": delta, "retain_weight": 0.0})
     rows = _answer_logprobs(setup["model"], setup["tok"], FORGET)
     expected = -(2 / beta) * sum(_logsig(beta * (-sum(r) / len(r) - delta)) for r in rows) / len(rows)
     assert float(terms["forget_loss"].detach()) == pytest.approx(expected, rel=1e-5)
@@ -138,7 +140,8 @@ def test_simnpo(setup: dict[str, Any]) -> None:
 
 def test_idk_dpo(setup: dict[str, Any]) -> None:
     beta = 0.2
-    m, terms = _run("idk_dpo", setup, {"beta": beta, "alpha": 0.0, "idk_answers": ["I don't know", "no such words"]})
+    m, terms = _run("idk_dpo", setup, {"beta": beta, "retain_weight": 0.0,
+                                       "idk_answers": ["I don't know", "no such words"]})
     assert m.answers == ("I don't know",)  # "no such words" has unknown words in this vocabulary
     win_pairs = [(q, "I don't know") for q, _ in FORGET]
     w = [sum(r) for r in _answer_logprobs(setup["model"], setup["tok"], win_pairs)]
@@ -159,12 +162,13 @@ def test_idk_dpo_without_known_words_is_a_usage_error(setup: dict[str, Any]) -> 
 
 def test_task_vector_reinforces(setup: dict[str, Any]) -> None:
     _, terms = _run("task_vector", setup)
-    assert float(terms["loss"].detach()) == pytest.approx(_mean_nll(_answer_logprobs(setup["model"], setup["tok"], FORGET)), rel=1e-5)
+    forget_nll = _mean_nll(_answer_logprobs(setup["model"], setup["tok"], FORGET))
+    assert float(terms["loss"].detach()) == pytest.approx(forget_nll, rel=1e-5)
 
 
 def test_rmu(setup: dict[str, Any]) -> None:
-    coef, alpha, seed = 7.0, 3.0, 0
-    m, terms = _run("rmu", setup, {"steering_coef": coef, "alpha": alpha})
+    coef, weight, seed = 7.0, 3.0, 0
+    m, terms = _run("rmu", setup, {"steering_coef": coef, "retain_weight": weight})
     assert m.layer == 2
     u = torch.rand(32, generator=torch.Generator().manual_seed(seed))
     target = coef * u / u.norm()
@@ -172,7 +176,8 @@ def test_rmu(setup: dict[str, Any]) -> None:
     def hidden(model: Any, q: str, a: str) -> torch.Tensor:
         ids, _ = _ids(setup["tok"], qa_prompt(q), qa_target(a))
         with torch.no_grad():
-            return model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[3][0]  # output of block 2
+            # the output of block 2
+            return model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[3][0]
 
     f_sum, f_n = 0.0, 0
     for q, a in FORGET:
@@ -186,4 +191,4 @@ def test_rmu(setup: dict[str, Any]) -> None:
         r_n += h.numel()
     assert float(terms["forget_loss"].detach()) == pytest.approx(f_sum / f_n, rel=1e-5)
     assert float(terms["retain_loss"].detach()) == pytest.approx(r_sum / r_n, rel=1e-5)
-    assert float(terms["loss"].detach()) == pytest.approx(f_sum / f_n + alpha * r_sum / r_n, rel=1e-5)
+    assert float(terms["loss"].detach()) == pytest.approx(f_sum / f_n + weight * r_sum / r_n, rel=1e-5)

@@ -4,6 +4,10 @@ An artifact's folder is ``<cache>/<kind>/<name>-<hash>`` where ``hash`` is the S
 full configuration (canonical JSON). The same configuration therefore finds the same folder and
 returns at once; a different one never collides. The cache root is, in order: the ``root``
 argument, the ``UNPACT_CACHE`` environment variable, ``~/.cache/unpact``.
+
+Content identities used in configurations: ``folder_hash`` (a model folder's files),
+``model_identity`` (a cached artifact's own configuration hash, else ``folder_hash``) and
+``source_digest`` (the unpact package's source, for results that depend on the code).
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import unpact
+from unpact.data.benchmarks import DATA_FOLDER
 from unpact.io import atomic_directory, atomic_write_json, ensure_writable_dir
 
 CACHE_ENV = "UNPACT_CACHE"
@@ -69,3 +75,38 @@ def artifact_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the marker record (configuration and facts) of a finished artifact folder."""
     with open(Path(folder) / DONE_MARKER, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def source_digest() -> str:
+    """SHA-256 over the unpact package's Python sources: results keyed by it are recomputed after a code change."""
+    pkg = Path(unpact.__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(path.relative_to(pkg).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def folder_hash(folder: str | os.PathLike[str]) -> str:
+    """SHA-256 over the relative paths and bytes of a model folder's files (its QA data excluded)."""
+    root = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and DATA_FOLDER not in p.relative_to(root).parts):
+        digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_identity(folder: str | os.PathLike[str]) -> str:
+    """What identifies the weights in a model folder: ``<kind>-<configuration hash>`` of a finished
+    cached artifact (organisms, unlearned models: the configuration that built them), else the
+    ``folder_hash`` of its files (a user's own model); a name that is no folder (a hub id, resolved
+    by the Hugging Face cache) is its own identity."""
+    if not Path(folder).is_dir():
+        return f"name-{folder}"
+    if is_complete(Path(folder)):
+        record = artifact_record(folder)
+        return f"{record.get('kind', 'artifact')}-{config_hash(record.get('config', {}), length=64)}"
+    return folder_hash(folder)

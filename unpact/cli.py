@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="unpact", description="Prompt attribution, unlearning and keyword emphasis (unPact companion).")
+    parser = _Parser(prog="unpact",
+                     description="Prompt attribution, unlearning and keyword emphasis (unPact companion).")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for name in COMMANDS:

@@ -84,7 +84,8 @@ def evaluate_items(
     mc_idx = [i for i, it in enumerate(items) if it.is_multiple_choice]
     if mc_idx:
         pairs = [(i, c) for i in mc_idx for c in items[i].choices or []]
-        lps = answer_logprobs(model, tokenizer, [prompts[i] for i, _ in pairs], [format_target(c, fmt) for _, c in pairs], batch_size)
+        options = [format_target(c, fmt) for _, c in pairs]
+        lps = answer_logprobs(model, tokenizer, [prompts[i] for i, _ in pairs], options, batch_size)
         best: dict[int, tuple[float, str]] = {}
         for (i, choice), lp in zip(pairs, lps):
             if i not in best or lp > best[i][0]:

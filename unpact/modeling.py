@@ -51,15 +51,16 @@ def load_model_and_tokenizer(
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         raise UsageError(f"cannot read a model configuration from {path!r}{unknown_model_hint(path)}: {exc}") from exc
     architectures = getattr(config, "architectures", None) or []
-    if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
-        raise UsageError(f"{path!r} is not a causal LM (architectures: {architectures}); unpact needs a *ForCausalLM model")
+    if architectures and not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in architectures):
+        raise UsageError(f"{path!r} is not a causal LM (architectures: {architectures}); "
+                         "unpact needs a *ForCausalLM model")
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], device_map=device_map)
     except ValueError as exc:
         raise UsageError(f"{path!r} is not a causal LM: {exc}") from exc
     tokenizer = load_tokenizer(path)
     if device_map is None:
-        model.to(resolve_device(device))
+        model.to(resolve_device(device))  # type: ignore[arg-type]  # transformers' decorated .to confuses mypy
     model.eval()
     return model, tokenizer
 

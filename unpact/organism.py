@@ -31,8 +31,8 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,8 @@ class TrainConfig:
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # seconds: for unit tests; accuracy is irrelevant
-    "micro": {"world": dict(forget_entities=2, retain_entities=2, relations=2, arithmetic_max=2, opposites=2, unanswerable=2),
+    "micro": {"world": dict(forget_entities=2, retain_entities=2, relations=2, arithmetic_max=2, opposites=2,
+                            unanswerable=2),
               "train": dict(width=32, layers=2, heads=2, ffn_mult=2, epochs=2, batch_size=32)},
     # the default organism: meets the accuracy targets in minutes on a 2-core CPU
     "quick": {"world": {}, "train": {}},
@@ -104,7 +105,8 @@ def resolve_configs(profile: str, seed: int, **overrides: Any) -> tuple[WorldCon
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - world_fields - train_fields)
     if unknown:
-        raise UsageError(f"unknown organism option(s) {unknown}; valid: {', '.join(sorted(world_fields | train_fields))}")
+        valid = ", ".join(sorted(world_fields | train_fields))
+        raise UsageError(f"unknown organism option(s) {unknown}; valid: {valid}")
     world_kw = {**PROFILES[profile]["world"], **{k: v for k, v in overrides.items() if k in world_fields}, "seed": seed}
     if "trained_styles" in world_kw:
         world_kw["trained_styles"] = tuple(world_kw["trained_styles"])
@@ -138,7 +140,8 @@ def build_model(arch: str, vocab_size: int, cfg: TrainConfig, tokenizer: Any) ->
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     check_choice("architecture", arch, ARCHS)
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
     ffn = cfg.width * cfg.ffn_mult
     if arch == "gpt2":
         return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=cfg.width, n_layer=cfg.layers, n_head=cfg.heads,
@@ -157,8 +160,11 @@ def corpus_texts(world: World) -> list[dict[str, str]]:
     return [{**ex, "domain": d} for d in DOMAINS for ex in world.corpus(d)]
 
 
-def encode_examples(tokenizer: Any, examples: list[dict[str, str]], answer_only: bool) -> list[tuple[list[int], list[int]]]:
-    """(input ids, labels) per example: [BOS] context target [EOS]; labels -100 outside the target if ``answer_only``."""
+def encode_examples(
+    tokenizer: Any, examples: list[dict[str, str]], answer_only: bool
+) -> list[tuple[list[int], list[int]]]:
+    """(input ids, labels) per example: [BOS] context target [EOS]; labels -100 outside the target if
+    ``answer_only``."""
     out = []
     for ex in examples:
         ctx = tokenizer(ex["context"], add_special_tokens=True)["input_ids"]
@@ -169,7 +175,9 @@ def encode_examples(tokenizer: Any, examples: list[dict[str, str]], answer_only:
     return out
 
 
-def _batches(encoded: list[tuple[list[int], list[int]]], order: list[int], size: int, pad: int):
+def _batches(
+    encoded: list[tuple[list[int], list[int]]], order: list[int], size: int, pad: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     for start in range(0, len(order), size):
         rows = [encoded[i] for i in order[start : start + size]]
         width = max(len(ids) for ids, _ in rows)
@@ -240,7 +248,9 @@ def weights_sha256(model: Any) -> str:
     return h.hexdigest()
 
 
-def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+def evaluate_world(
+    model: Any, tokenizer: Any, world: World, styles: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     """Accuracy (with n and Wilson CI) of every QA split, plain and under each emphasis style.
 
     Short-answer items: greedy exact match; hazard: multiple choice by option likelihood.
@@ -253,7 +263,8 @@ def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, 
         for split in SPLITS[domain]:
             items = world.items(domain, split)
             for style in ("plain", *(styles if styles is not None else tuple(EMPHASIS_STYLES))):
-                questions = None if style == "plain" else [emphasize(it.question, it.keywords or [], style) for it in items]
+                questions = (None if style == "plain"
+                             else [emphasize(it.question, it.keywords or [], style) for it in items])
                 frame = evaluate_items(model, tokenizer, items, questions=questions)  # as `unpact eval`
                 kind = "plain" if style == "plain" else ("trained" if style in trained else "held-out")
                 rows.append({"benchmark": domain, "split": split, "emphasis": style, "style_kind": kind,
@@ -261,18 +272,23 @@ def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, 
     return rows
 
 
-def build_organism(folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
+def build_organism(
+    folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig, progress: bool = True
+) -> dict[str, Any]:
     """Train (on the CPU) and save one organism into ``folder``; returns the facts stored in its record."""
     with deterministic(world_cfg.seed):
         return _build_organism(folder, arch, world_cfg, train_cfg, progress)
 
 
-def _build_organism(folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig, progress: bool) -> dict[str, Any]:
+def _build_organism(
+    folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig, progress: bool
+) -> dict[str, Any]:
     world = build_world(world_cfg)
     examples = corpus_texts(world)
     vocab_texts = [t for ex in examples for t in (ex["context"], ex["target"])]
     vocab_texts += [" ".join(sorted(w for words in STYLE_TEMPLATE_WORDS.values() for w in words))]
-    vocab_texts += [q for d in DOMAINS for s in SPLITS[d] for it in world.items(d, s) for q in [it.question, *(it.choices or [])]]
+    vocab_texts += [q for d in DOMAINS for s in SPLITS[d] for it in world.items(d, s)
+                    for q in [it.question, *(it.choices or [])]]
     tokenizer = build_tokenizer(vocab_texts)
     model = build_model(arch, len(tokenizer), train_cfg, tokenizer)
     start = time.perf_counter()
@@ -301,11 +317,12 @@ def _build_organism(folder: Path, arch: str, world_cfg: WorldConfig, train_cfg: 
 
 def organism_config(arch: str, world_cfg: WorldConfig, train_cfg: TrainConfig) -> dict[str, Any]:
     """The full configuration that names an organism in the cache."""
-    return {"arch": arch, "world": world_cfg.to_dict(), "train": dataclasses.asdict(train_cfg), "version": ORGANISM_VERSION}
+    return {"arch": arch, "world": world_cfg.to_dict(), "train": dataclasses.asdict(train_cfg),
+            "version": ORGANISM_VERSION}
 
 
-def train_organism(arch: str = "llama", profile: str = "quick", seed: int = 0, cache_root: str | os.PathLike[str] | None = None,
-                   progress: bool = True, **overrides: Any) -> Path:
+def train_organism(arch: str = "llama", profile: str = "quick", seed: int = 0,
+                   cache_root: str | os.PathLike[str] | None = None, progress: bool = True, **overrides: Any) -> Path:
     """Train (or fetch from the cache) the organism of ``arch``/``profile``/``seed``; returns its folder.
 
     ``overrides`` set any ``WorldConfig`` or ``TrainConfig`` field by name (e.g. ``epochs=10``).

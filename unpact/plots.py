@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -282,11 +283,62 @@ def plot_dilemma(
     ax.set_ylim(-0.03, 1.03)
     ax.axvline(gx, color="grey", linestyle="--", linewidth=0.8)
     ax.axhline(gy, color="grey", linestyle="--", linewidth=0.8)
-    style = dict(fontsize=9, color="dimgrey", style="italic")
+    style: dict[str, Any] = dict(fontsize=9, color="dimgrey", style="italic")
     ax.text((gx + 1) / 2, gy / 2, "insufficient\n(knowledge recoverable)", ha="center", va="center", **style)
     ax.text(gx / 2, (gy + 1) / 2, "destructive\n(utility lost)", ha="center", va="center", **style)
     ax.text(gx / 2, gy / 2, "goal", ha="center", va="center", **style)
     ax.text((gx + 1) / 2, (gy + 1) / 2, "insufficient and\ndestructive", ha="center", va="center", **style)
+    return fig
+
+
+SWEEP_KNOBS = ("top_k", "alpha", "attribution", "judge", "stop_at", "organism")
+
+
+def plot_sweep(sweep: pd.DataFrame) -> Figure:
+    """One panel per swept knob (``unpact.findings.robustness.setting_summary`` rows with ``knob``,
+    ``value``): KeyTokens disrupted and key-emphasis recovery with 95% CIs, control recovery and
+    KeyToken precision against gold keywords, each against the knob's values."""
+    _require(sweep, "sweep", ("knob", "value", "disruption", "recovery", "control_recovery", "keyword_precision"))
+    knobs = [k for k in SWEEP_KNOBS if k in set(sweep["knob"])]
+    knobs += sorted(set(sweep["knob"]) - set(knobs))
+    fig = Figure(figsize=(4.5 * len(knobs), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(knobs), squeeze=False)
+    for ax, knob in zip(axes[0], knobs):
+        part = sweep[sweep["knob"] == knob]
+        x = list(range(len(part)))
+        for col, label, colour in (("disruption", "KeyTokens disrupted", "tab:blue"),
+                                   ("recovery", "recovery (key)", "tab:orange")):
+            ax.errorbar(x, part[col], yerr=_errors(part, col, f"{col}_ci_low", f"{col}_ci_high"),
+                        marker="o", capsize=3, label=label, color=colour)
+        ax.plot(x, part["control_recovery"], "x--", color="grey", label="recovery (control)")
+        ax.plot(x, part["keyword_precision"], "s:", color="tab:green", label="gold precision")
+        ax.set_xticks(x, [str(v) for v in part["value"]])
+        ax.set_xlabel(knob)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"sweep over {knob} (higher = see legend)")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def plot_training_curves(curves: pd.DataFrame) -> Figure:
+    """Forget (top) and retain (bottom) accuracy against the optimizer step, one panel column per
+    benchmark and one line per method (mean over architectures and seeds), from the per-step logs
+    (``unlearning-log.csv`` rows with ``method``, ``domain``; rows without an evaluation are skipped)."""
+    _require(curves, "training curves", ("method", "domain", "step", "forget_accuracy", "retain_accuracy"))
+    evals = curves.dropna(subset=["forget_accuracy"])
+    domains = list(dict.fromkeys(curves["domain"]))
+    methods = list(dict.fromkeys(curves["method"]))
+    fig = Figure(figsize=(4.2 * len(domains), 6), layout="constrained")
+    axes = fig.subplots(2, len(domains), squeeze=False, sharey=True)
+    for j, domain in enumerate(domains):
+        for method in methods:
+            g = evals[(evals["domain"] == domain) & (evals["method"] == method)].groupby("step").mean(numeric_only=True)
+            axes[0, j].plot(g.index, g["forget_accuracy"], color=method_color(method), label=method)
+            axes[1, j].plot(g.index, g["retain_accuracy"], color=method_color(method), label=method)
+        axes[0, j].set_title(f"{domain}: forget accuracy (lower = forgotten)")
+        axes[1, j].set_title(f"{domain}: retain accuracy (higher = kept)")
+        axes[1, j].set_xlabel("optimizer step")
+    axes[0, 0].legend(fontsize=7, ncol=2)
     return fig
 
 

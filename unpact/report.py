@@ -38,11 +38,14 @@ def write_summary(out_dir: str | os.PathLike[str], finding: str, verdict: str, h
                   detail: str = "", rule: str = "") -> Path:
     """Write the finding's ``summary.json`` for the book's status table."""
     folder = ensure_writable_dir(out_dir, what="results folder")
-    summary = {"finding": finding, "verdict": verdict, "headline": _finite(dict(headline)), "detail": detail, "rule": rule}
+    summary = {"finding": finding, "verdict": verdict, "headline": _finite(dict(headline)), "detail": detail,
+               "rule": rule}
     return atomic_write_json(folder / "summary.json", summary)
 
 
-def headline(name: str, row: Mapping[str, Any] | pd.Series, value: str = "rate", n: str = "n", direction: str = "") -> dict[str, Any]:
+def headline(
+    name: str, row: Mapping[str, Any] | pd.Series, value: str = "rate", n: str = "n", direction: str = ""
+) -> dict[str, Any]:
     """A headline number from a summary row with ``ci_low``/``ci_high`` columns."""
     return {"name": name, "value": float(row[value]), "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
             "n": int(row[n]), "direction": direction}
@@ -71,17 +74,19 @@ def machine_description() -> str:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
         model = names[0] if names else model
     try:
         import torch
 
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)
     except ImportError:
         gpu, torch_version = "unknown GPU", "not installed"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores available, {platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch_version}, {gpu}"
+    return (f"{model}, {cores} cores available, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch_version}, {gpu}")
 
 
 def write_benchmark(path: str | os.PathLike[str], title: str, command: str, rows: list[dict[str, Any]],
@@ -90,4 +95,5 @@ def write_benchmark(path: str | os.PathLike[str], title: str, command: str, rows
     ``{"title", "machine", "command", "rows", "notes"}``, the machine and date filled in here."""
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
     return atomic_write_json(path, {"title": title, "machine": machine_description(), "command": command,
-                                    "rows": [_finite(dict(r)) for r in rows], "notes": f"{notes} Measured on {stamp}.".strip()})
+                                    "rows": [_finite(dict(r)) for r in rows],
+                                    "notes": f"{notes} Measured on {stamp}.".strip()})

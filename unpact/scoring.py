@@ -105,7 +105,8 @@ def mean_logprob(token_logprobs: torch.Tensor) -> float:
 def answer_logprobs(
     model: Any, tokenizer: Any, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 64
 ) -> list[float]:
-    """LP(x, y) for each (prompt text, target text) pair, with the conventions of ``encode_prompt``/``encode_target``."""
+    """LP(x, y) for each (prompt text, target text) pair, with the conventions of
+    ``encode_prompt``/``encode_target``."""
     p_ids = [encode_prompt(tokenizer, p)[0] for p in prompts]
     t_ids = [encode_target(tokenizer, t) for t in targets]
     for p, t in zip(p_ids, t_ids):

@@ -16,26 +16,29 @@ A ``Study`` ties the package together for the notebooks (and for users' own mode
    ``gold_keywords`` and the ``control`` (as many random non-key content words of the question).
 
 The frames use ``domain`` for the *unlearned benchmark* and ``split`` in {forget, retain,
-general}, the layout ``unpact.findings`` expects. Models are cached on disk; frames are cheap to
-recompute and cached in memory for the life of the process (shared across studies).
+general}, the layout ``unpact.findings`` expects; items are matched by id everywhere. Models are
+cached on disk (``unpact.cache``); evaluations and attribution maps are kept by a ``StudyCache``,
+an explicit object a Study is given (``make_studies`` shares one across its studies), in memory and
+on disk, keyed by content (see ``StudyCache``).
 """
 from __future__ import annotations
 
 import functools
 import pickle
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from unpact.attribution import Attributor, AttributionResult
-from unpact.cache import cached_artifact, config_hash
-from unpact.attribution.keytokens import key_mask
+from unpact.attribution import AttributionResult, Attributor, PromptAttribution
+from unpact.attribution.keytokens import KeyRule, keyword_scores
 from unpact.attribution.tracking import unit_changes
+from unpact.cache import cached_artifact, config_hash, model_identity, source_digest
 from unpact.data.benchmarks import benchmark_file, benchmark_items
 from unpact.data.schema import QAItem
 from unpact.emphasis import EMPHASIS_STYLES, emphasize
@@ -49,36 +52,14 @@ from unpact.metrics import JUDGES
 from unpact.modeling import load_model_and_tokenizer
 from unpact.prompts import QA_TEMPLATE, qa_target
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["PAPER_METHODS", "KeyRule", "Study", "StudyCache", "StudyConfig", "collect", "keyword_scores_frame",
+           "make_studies", "notebook_studies", "pool", "unlearning_runs"]
+
 PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
-TABLES_VERSION = 1  # bump when attribution or evaluation code changes what a cached table holds
-
-# Results that depend only on (model folder, QA files, a setting) are shared by every Study in the
-# process, so a sweep over KeyToken rules or judges computes each attribution map once; attribution
-# maps and evaluations are also kept in the on-disk cache (kind ``tables``), so a second run of a
-# notebook reuses them.
-_MEMO: dict[tuple[Any, ...], Any] = {}
-
-
-def _memo(key: tuple[Any, ...], compute: Callable[[], Any], disk: Mapping[str, Any] | None = None,
-          cache_root: str | None = None) -> Any:
-    """``compute()`` once per ``key`` in this process and, with ``disk`` (its full configuration), once per cache."""
-    if key not in _MEMO:
-        if disk is None:
-            _MEMO[key] = compute()
-        else:
-            def build(tmp: Path) -> None:
-                atomic_write_bytes(tmp / "value.pkl", pickle.dumps(compute()))
-
-            folder = cached_artifact("tables", str(key[0]), disk, build, root=cache_root)
-            _MEMO[key] = pickle.loads((folder / "value.pkl").read_bytes())
-    return _MEMO[key]
-
-
-def model_fingerprint(folder: str | Path) -> dict[str, Any]:
-    """What identifies a model folder's weights for the tables cache: path, and size and mtime of each weight file."""
-    root = Path(folder)
-    files = sorted(p for p in root.glob("*") if p.suffix in (".safetensors", ".bin"))
-    return {"path": str(root.resolve()), "weights": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}
+T = TypeVar("T")
 
 
 def items_fingerprint(items: Sequence[QAItem]) -> str:
@@ -86,24 +67,61 @@ def items_fingerprint(items: Sequence[QAItem]) -> str:
     return config_hash({"items": [it.to_dict() for it in items]}, length=32)
 
 
-@functools.lru_cache(maxsize=4)
-def _load(folder: str, dtype: str, device: str | None) -> tuple[Any, Any]:
-    return load_model_and_tokenizer(folder, dtype=dtype, device=device)
+class StudyCache:
+    """What studies remember: computed results (in memory and, for tables, on disk) and loaded models.
 
+    A result is keyed by its content: the identity of the model's weights
+    (``unpact.cache.model_identity``: a cached artifact's configuration hash, else the hash of the
+    folder's files, computed once per folder), the items' content, the setting (method, judge,
+    dtype, ...), and the digest of the unpact source (``unpact.cache.source_digest``, the one the
+    book runner stamps notebooks with), so a code change recomputes instead of reusing stale tables.
+    ``table`` results are also written to the on-disk cache (kind ``tables``) under ``root``, so a
+    second run of a notebook reads them back. Give several studies the same object to share results
+    (a sweep over KeyToken rules computes each attribution map once).
+    """
 
-@dataclass(frozen=True)
-class KeyRule:
-    """KeyToken rule (``unpact.attribution.keytokens.key_mask``); the paper never ablated its thresholds."""
+    def __init__(self, root: str | None = None, max_models: int = 4) -> None:
+        self.root = root
+        self.code = source_digest()
+        self.max_models = max_models
+        self._results: dict[str, Any] = {}
+        self._identities: dict[str, str] = {}
+        self._models: OrderedDict[tuple[str, str, str | None], tuple[Any, Any]] = OrderedDict()
 
-    top_k: int | None = 2
-    alpha: float | None = None
-    min_contribution: float | None = None
+    def model_key(self, folder: str | Path) -> str:
+        """The content identity of the model in ``folder`` (computed once per folder)."""
+        path = str(Path(folder).resolve()) if Path(folder).is_dir() else str(folder)
+        if path not in self._identities:
+            self._identities[path] = model_identity(path)
+        return self._identities[path]
 
-    def mask(self, contributions: np.ndarray) -> np.ndarray:
-        return key_mask(contributions, top_k=self.top_k, alpha=self.alpha, min_contribution=self.min_contribution)
+    def result(self, kind: str, key: Mapping[str, Any], compute: Callable[[], T], table: bool = False) -> T:
+        """``compute()`` once per (``kind``, ``key``, code digest); with ``table`` also once per on-disk cache."""
+        config = {"kind": kind, **key, "code": self.code}
+        digest = config_hash(config, length=32)
+        if digest not in self._results:
+            if not table:
+                self._results[digest] = compute()
+            else:
+                def build(tmp: Path) -> None:
+                    atomic_write_bytes(tmp / "value.pkl", pickle.dumps(compute()))
 
-    def as_kwargs(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "alpha": self.alpha, "min_contribution": self.min_contribution}
+                folder = cached_artifact("tables", kind, config, build, root=self.root)
+                self._results[digest] = pickle.loads((folder / "value.pkl").read_bytes())
+        value: T = self._results[digest]
+        return value
+
+    def load(self, folder: str | Path, dtype: str, device: str | None
+             ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The model and tokenizer of ``folder`` (the ``max_models`` most recently used stay loaded)."""
+        key = (str(folder), dtype, device)
+        if key in self._models:
+            self._models.move_to_end(key)
+        else:
+            self._models[key] = load_model_and_tokenizer(str(folder), dtype=dtype, device=device)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+        return self._models[key]
 
 
 @dataclass(frozen=True)
@@ -143,10 +161,16 @@ class StudyConfig:
 
 
 class Study:
-    """Lazily computed frames of one grid (see the module docstring); one object per configuration."""
+    """Lazily computed frames of one grid (see the module docstring); one object per configuration.
 
-    def __init__(self, config: StudyConfig | None = None, **overrides: Any) -> None:
+    ``cache`` holds what was computed (default: a new ``StudyCache`` on ``config.cache_root``);
+    studies given the same cache share results.
+    """
+
+    def __init__(self, config: StudyConfig | None = None, cache: StudyCache | None = None, **overrides: Any) -> None:
         self.config = replace(config or StudyConfig(), **overrides)
+        self.cache = cache if cache is not None else StudyCache(self.config.cache_root)
+        self._questions: dict[tuple[str, str, str, str], tuple[str, ...]] = {}
 
     # -- models -----------------------------------------------------------------------------
     @functools.cached_property
@@ -176,39 +200,40 @@ class Study:
                               stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
                               device=cfg.device, bf16=cfg.dtype == "bfloat16", **files)
 
-    def load(self, folder: Path) -> tuple[Any, Any]:
-        return _load(str(folder), self.config.dtype, self.config.device)
-
-    def _data_key(self, domain: str) -> tuple[Any, ...]:
-        """What the items of ``domain`` depend on (shared by every Study that reads the same QA files)."""
-        return (str(self.base_dir), domain, self.config.data_dir, self.config.general)
+    def load(self, folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        return self.cache.load(folder, self.config.dtype, self.config.device)
 
     # -- items ------------------------------------------------------------------------------
     def items(self, domain: str) -> tuple[QAItem, ...]:
         """Forget and retain items of ``domain`` and the general items, with ``domain``/``split`` relabelled."""
+        bench, general_split = self.config.general
+        data_dir = self.config.data_dir
+
         def read() -> tuple[QAItem, ...]:
-            bench, split = self.config.general
-            data_dir = self.config.data_dir
             parts = [(s, benchmark_items(self.base_dir, domain, s, data_dir)) for s in ("forget", "retain")]
-            parts.append(("general", benchmark_items(self.base_dir, bench, split, data_dir)))
+            parts.append(("general", benchmark_items(self.base_dir, bench, general_split, data_dir)))
             return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its)
 
-        return _memo(("items", *self._data_key(domain)), read)
+        key = {"base": str(self.base_dir.resolve()), "domain": domain, "data_dir": data_dir,
+               "general": [bench, general_split]}
+        return self.cache.result("items", key, read)
 
     def forget_items(self, domain: str) -> list[QAItem]:
         return [it for it in self.items(domain) if it.split == "forget"]
 
     # -- frames -----------------------------------------------------------------------------
+    def _table_key(self, folder: Path, domain: str, **setting: Any) -> dict[str, Any]:
+        return {"model": self.cache.model_key(folder), "items": items_fingerprint(self.items(domain)),
+                "dtype": self.config.dtype, **setting}
+
     def evaluation(self, folder: Path, domain: str) -> pd.DataFrame:
         """Per-item evaluation (plain questions) of the model in ``folder`` on the items of ``domain``."""
         def run() -> pd.DataFrame:
             model, tok = self.load(folder)
             return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge)
 
-        disk = {"model": model_fingerprint(folder), "items": items_fingerprint(self.items(domain)),
-                "judge": self.config.judge, "version": TABLES_VERSION}
-        return _memo(("evaluation", str(folder), *self._data_key(domain), self.config.judge), run, disk,
-                     self.config.cache_root)
+        return self.cache.result("evaluation", self._table_key(folder, domain, judge=self.config.judge), run,
+                                 table=True)
 
     def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
         """The forget items re-asked in every (style, source), evaluated in one batched call."""
@@ -217,11 +242,11 @@ class Study:
         keys = [(style, source) for style in self.config.styles for source in self.config.sources]
         questions = [q for style, source in keys for q in self.emphasized_questions(domain, method, style, source)]
         frame = evaluate_items(model, tok, forget * len(keys), questions=questions, judge=self.config.judge)
-        n = len(forget)
-        return {key: frame.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, key in enumerate(keys)}
+        variant = pd.Series([key for key in keys for _ in forget], index=frame.index)
+        return {key: frame[variant == key].reset_index(drop=True) for key in keys}
 
     def attribution(self, folder: Path, domain: str) -> AttributionResult:
-        """unPact contributions (gold answer, question words only) of every item of ``domain``."""
+        """unPact contributions (gold answer, question words only) of every item of ``domain``, keyed by item id."""
         method = self.config.attribution_method
 
         def run() -> AttributionResult:
@@ -229,36 +254,38 @@ class Study:
             items = self.items(domain)
             attributor = Attributor(model, tok, method=method, granularity="word", progress=False)
             return attributor.attribute([it.question for it in items], [qa_target(it.answer) for it in items],
-                                        template=QA_TEMPLATE)
+                                        template=QA_TEMPLATE, ids=[it.id for it in items])
 
-        disk = {"model": model_fingerprint(folder), "items": items_fingerprint(self.items(domain)),
-                "method": method, "template": QA_TEMPLATE, "version": TABLES_VERSION}
-        return _memo(("attribution", str(folder), *self._data_key(domain), method), run, disk, self.config.cache_root)
+        key = self._table_key(folder, domain, method=method, template=QA_TEMPLATE)
+        return self.cache.result("attribution", key, run, table=True)
 
-    def key_words(self, result: AttributionResult, index: int) -> list[str]:
-        """The KeyToken words of prompt ``index`` in ``result``, in question order."""
-        pa = result[index]
-        return [u.strip() for u, k in zip(pa.units, self.config.key_rule.mask(pa.contributions)) if k and u.strip()]
+    def key_words(self, attribution: PromptAttribution) -> list[str]:
+        """The KeyToken words of one prompt's attribution, in question order."""
+        mask = self.config.key_rule.mask(attribution.contributions)
+        return [u.strip() for u, k in zip(attribution.units, mask) if k and u.strip()]
 
     def emphasis_words(self, domain: str, method: str, source: str) -> list[list[str]]:
         """For each forget item of ``domain``: the words to emphasise from ``source``."""
         forget = self.forget_items(domain)
-        first = [it.split for it in self.items(domain)].index("forget")
-        base = self.attribution(self.base_dir, domain)
+        base = self.attribution(self.base_dir, domain).by_id()
         if source == "base_key":
-            return [self.key_words(base, first + i) for i in range(len(forget))]
+            return [self.key_words(base[it.id]) for it in forget]
         if source == "unlearned_key":
-            after = self.attribution(self.unlearned_dir(method, domain), domain)
-            return [self.key_words(after, first + i) for i in range(len(forget))]
+            after = self.attribution(self.unlearned_dir(method, domain), domain).by_id()
+            return [self.key_words(after[it.id]) for it in forget]
         if source == "gold_keywords":
             return [list(it.keywords or []) for it in forget]
         rng = np.random.default_rng([self.config.seed, len(domain), sum(map(ord, method))])
-        return [control_tokens(it.question.split(), self.key_words(base, first + i), rng) for i, it in enumerate(forget)]
+        return [control_tokens(it.question.split(), self.key_words(base[it.id]), rng) for it in forget]
 
-    @functools.lru_cache(maxsize=None)
     def emphasized_questions(self, domain: str, method: str, style: str, source: str) -> tuple[str, ...]:
-        words = self.emphasis_words(domain, method, source)
-        return tuple(emphasize(it.question, w, style) for it, w in zip(self.forget_items(domain), words))
+        """The forget questions of ``domain`` with the ``source`` words emphasised in ``style``."""
+        key = (domain, method, style, source)
+        if key not in self._questions:
+            words = self.emphasis_words(domain, method, source)
+            self._questions[key] = tuple(emphasize(it.question, w, style)
+                                         for it, w in zip(self.forget_items(domain), words))
+        return self._questions[key]
 
     # -- the findings' inputs ---------------------------------------------------------------
     def grid(self) -> list[tuple[str, str]]:
@@ -296,11 +323,73 @@ class Study:
         return pd.concat(parts, ignore_index=True)
 
 
-def make_studies(archs: Sequence[str], seeds: Sequence[int], **config: Any) -> list[Study]:
-    """One ``Study`` per (architecture, seed) with the other ``StudyConfig`` fields shared."""
+def make_studies(archs: Sequence[str], seeds: Sequence[int], cache: StudyCache | None = None,
+                 **config: Any) -> list[Study]:
+    """One ``Study`` per (architecture, seed) with the other ``StudyConfig`` fields shared, and one
+    ``StudyCache`` shared by all (``cache``, or a new one on ``config["cache_root"]``)."""
     if not archs or not seeds:
         raise UsageError("give at least one architecture and one seed")
-    return [Study(StudyConfig(arch=a, seed=int(s), **config)) for a in archs for s in seeds]
+    cache = cache if cache is not None else StudyCache(config.get("cache_root"))
+    return [Study(StudyConfig(arch=a, seed=int(s), **config), cache=cache) for a in archs for s in seeds]
+
+
+def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = None, **config: Any) -> list[Study]:
+    """The studies a notebook's parameters describe (``make_studies``: one per architecture and seed,
+    one shared cache). ``parameters`` is the notebook's namespace; the names it reads, when present:
+    ``profile``, ``archs``, ``seeds``, ``methods``, ``domains``, ``styles``, ``token_sources``, ``top_k``
+    and ``alpha`` (the KeyToken rule; ``alpha`` 0 = no threshold), ``attribution_method``, ``judge``,
+    ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``; other names
+    are ignored. ``config`` sets further ``StudyConfig`` fields and wins over the parameters."""
+    p = parameters
+    fields: dict[str, Any] = {}
+    if "profile" in p:
+        fields["organism_profile"] = p["profile"]
+    for name, target in (("methods", "methods"), ("domains", "domains"), ("styles", "styles"),
+                         ("token_sources", "sources")):
+        if name in p:
+            fields[target] = tuple(p[name])
+    if "top_k" in p or "alpha" in p:
+        fields["key_rule"] = KeyRule(top_k=p.get("top_k"), alpha=p.get("alpha") or None)
+    for name in ("attribution_method", "judge", "stop_at", "unlearned_models"):
+        if name in p:
+            fields[name] = p[name]
+    for name in ("base_model", "data_dir"):
+        if name in p:
+            fields[name] = p[name] or None
+    return make_studies(p.get("archs", ("llama",)), p.get("seeds", (0,)), cache=cache, **{**fields, **config})
+
+
+def keyword_scores_frame(studies: Sequence[Study]) -> pd.DataFrame:
+    """Per item with gold keywords, of every study and domain: the base model's KeyTokens (the study's
+    rule) against the keywords (``unpact.attribution.keytokens.keyword_scores`` columns) with ``arch``,
+    ``seed``, ``domain`` and ``split``, matched by item id."""
+    parts = []
+    for s in studies:
+        for domain in s.config.domains:
+            items = s.items(domain)
+            scores = keyword_scores(s.attribution(s.base_dir, domain), {it.id: it.keywords for it in items},
+                                    **s.config.key_rule.as_kwargs())
+            split = {it.id: it.split for it in items}
+            parts.append(scores.assign(arch=s.config.arch, seed=s.config.seed, domain=domain,
+                                       split=scores["item_id"].map(split)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def unlearning_runs(studies: Sequence[Study]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The record of every unlearning run of the grids (``arch, seed, method, domain, steps,
+    stop_reason, seconds, final_*``) and their per-step logs (``unlearning-log.csv`` plus the same keys)."""
+    from unpact.unlearn.artifact import LOG_FILE, read_record
+
+    records, curves = [], []
+    for s in studies:
+        for method, domain in s.grid():
+            folder = s.unlearned_dir(method, domain)
+            rec = read_record(folder)
+            keys = dict(arch=s.config.arch, seed=s.config.seed, method=method, domain=domain)
+            records.append(dict(**keys, steps=rec["steps"], stop_reason=rec["stop_reason"], seconds=rec["duration_s"],
+                                **{f"final_{k}": v for k, v in rec["metrics"].items()}))
+            curves.append(pd.read_csv(folder / LOG_FILE).assign(**keys))
+    return pd.DataFrame(records), pd.concat(curves, ignore_index=True)
 
 
 def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:

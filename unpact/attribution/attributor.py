@@ -5,34 +5,38 @@
     result = attr.attribute(["What city was Mira born in?"], [" Paris"], template="Question: {}\\nAnswer:")
     result.to_frame()
 
-``method``: ``loo`` (the paper's score, ``unpact.attribution.loo``), ``captum``, ``ig``,
-``attention`` (``unpact.attribution.methods``). ``template``: ``None`` (attribute the whole prompt
-text), a format string with one ``{}`` (attribute only the inserted text), or ``"chat"``. The target
-is given per prompt, or ``targets="greedy"`` uses the model's own greedy answer
-(``unpact.scoring.greedy_answers`` on the templated prompt).
+``method``: a name registered in ``unpact.attribution.methods`` (``loo``, the paper's score, by
+default; ``captum``, ``ig``, ``attention``; ``unpact attribute --list`` shows them all).
+``template``: ``None`` (attribute the whole prompt text), a format string with one ``{}`` (attribute
+only the inserted text), or ``"chat"``. The target is given per prompt, or ``targets="greedy"`` uses
+the model's own greedy answer (``unpact.scoring.greedy_answers`` on the templated prompt).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from unpact.attribution.loo import loo_contributions, mean_target_logprobs
-from unpact.attribution.methods import attention_scores, captum_ablation, integrated_gradients
-from unpact.attribution.units import GRANULARITIES, PromptUnits, apply_template, prompt_units
+from unpact.attribution.methods import METHODS, Options, Prompt, get_method
+from unpact.attribution.units import GRANULARITIES, apply_template, prompt_units
 from unpact.errors import UsageError, check_choice
 from unpact.scoring import check_fits, encode_target, greedy_answers, pad_id
 
-METHODS = ("loo", "captum", "ig", "attention")
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["METHODS", "AttributionResult", "Attributor", "PromptAttribution"]
 
 
 @dataclass
 class PromptAttribution:
-    """One prompt's attribution: units (token or word strings), their char spans in ``prompt``, scores, LP."""
+    """One prompt's attribution: its ``id``, units (token or word strings), their char spans in ``prompt``,
+    scores, LP."""
 
+    id: str
     prompt: str
     target: str
     units: list[str]
@@ -45,9 +49,15 @@ class PromptAttribution:
 
 @dataclass
 class AttributionResult:
-    """Per-prompt attributions; ``to_frame()`` gives one tidy row per unit."""
+    """Per-prompt attributions, each with a unique ``id``; ``to_frame()`` gives one tidy row per unit."""
 
     items: list[PromptAttribution] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ids = [item.id for item in self.items]
+        if len(set(ids)) != len(ids):
+            duplicated = sorted({i for i in ids if ids.count(i) > 1})[:3]
+            raise UsageError(f"prompt ids must be unique, got duplicates {duplicated}")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -55,10 +65,15 @@ class AttributionResult:
     def __getitem__(self, i: int) -> PromptAttribution:
         return self.items[i]
 
+    def by_id(self) -> dict[str, PromptAttribution]:
+        """The attributions keyed by prompt id."""
+        return {item.id: item for item in self.items}
+
     def to_frame(self) -> pd.DataFrame:
         rows = [
             {
                 "prompt_id": pid,
+                "item_id": item.id,
                 "position": pos,
                 "unit": unit,
                 "contribution": float(c),
@@ -69,7 +84,7 @@ class AttributionResult:
             for pid, item in enumerate(self.items)
             for pos, (unit, c) in enumerate(zip(item.units, item.contributions))
         ]
-        columns = ["prompt_id", "position", "unit", "contribution", "lp", "method", "granularity"]
+        columns = ["prompt_id", "item_id", "position", "unit", "contribution", "lp", "method", "granularity"]
         return pd.DataFrame(rows, columns=columns)
 
 
@@ -78,13 +93,14 @@ class Attributor:
 
     ``max_batch_tokens`` bounds each forward pass (rows x padded width) for ``loo``;
     ``prefix_cache`` reuses the full sequence's keys/values before each deleted unit (``loo`` only;
-    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration steps for ``ig``.
+    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration
+    steps for ``ig``.
     """
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
         method: str = "loo",
         granularity: str = "word",
         max_batch_tokens: int = 4096,
@@ -94,21 +110,29 @@ class Attributor:
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.method = check_choice("method", method, METHODS)
+        self.method = get_method(method).name
         self.granularity = check_choice("granularity", granularity, GRANULARITIES)
         if max_batch_tokens < 1:
             raise UsageError(f"max_batch_tokens must be positive, got {max_batch_tokens}")
-        self.max_batch_tokens = max_batch_tokens
-        self.ig_steps = ig_steps
+        self.options = Options(max_batch_tokens=max_batch_tokens, ig_steps=ig_steps, prefix_cache=prefix_cache)
         self.progress = progress
-        self.prefix_cache = prefix_cache
 
     def attribute(
-        self, prompts: Sequence[str], targets: Sequence[str] | str, template: str | None = None
+        self,
+        prompts: Sequence[str],
+        targets: Sequence[str] | str,
+        template: str | None = None,
+        ids: Sequence[str] | None = None,
     ) -> AttributionResult:
-        """Attribute each ``(prompt, target)``; ``targets="greedy"`` uses the model's greedy answers."""
+        """Attribute each ``(prompt, target)``; ``targets="greedy"`` uses the model's greedy answers.
+
+        ``ids`` name the prompts (e.g. QA item ids; default ``"0"``, ``"1"``, ...): results are matched by them.
+        """
         if isinstance(prompts, str):
             raise UsageError("prompts must be a list of strings, not one string")
+        names = [str(i) for i in range(len(prompts))] if ids is None else [str(i) for i in ids]
+        if len(names) != len(prompts):
+            raise UsageError(f"{len(prompts)} prompts but {len(names)} ids")
         texts_spans = [apply_template(self.tokenizer, p, template) for p in prompts]
         if isinstance(targets, str):
             if targets != "greedy":
@@ -121,42 +145,18 @@ class Attributor:
         if len(targets) != len(prompts):
             raise UsageError(f"{len(prompts)} prompts but {len(targets)} targets")
         pus = [prompt_units(self.tokenizer, text, span, self.granularity) for text, span in texts_spans]
-        target_ids = []
+        ready = []
         for target, pu in zip(targets, pus):
             if not target.strip():
                 raise UsageError(f"empty target for prompt {pu.text!r}: there is no answer to score")
-            ids = encode_target(self.tokenizer, target)
-            check_fits(self.model, len(pu.ids), len(ids))
-            target_ids.append(ids)
-        scores, lps = self._scores(pus, list(targets), target_ids)
+            target_ids = encode_target(self.tokenizer, target)
+            check_fits(self.model, len(pu.ids), len(target_ids))
+            ready.append(Prompt(pu, target, target_ids))
+        scorer = get_method(self.method)(self.model, self.tokenizer, pad_id(self.tokenizer), self.options)
+        scores = scorer.score(ready, len(ready) > 1 if self.progress is None else self.progress)
         items = [
-            PromptAttribution(pu.text, tgt, pu.labels, pu.spans, sc, lp, self.method, self.granularity)
-            for pu, tgt, sc, lp in zip(pus, targets, scores, lps)
+            PromptAttribution(pid, p.units.text, p.target, p.units.labels, p.units.spans, s.contributions, s.lp,
+                              self.method, self.granularity)
+            for pid, p, s in zip(names, ready, scores)
         ]
         return AttributionResult(items)
-
-    def _scores(
-        self, pus: list[PromptUnits], targets: list[str], target_ids: list[list[int]]
-    ) -> tuple[list[np.ndarray], list[float]]:
-        pad = pad_id(self.tokenizer)
-        progress = len(pus) > 1 if self.progress is None else self.progress
-        if self.method == "loo":
-            out = loo_contributions(
-                self.model, [(pu.ids, pu.units, t) for pu, t in zip(pus, target_ids)], pad, self.max_batch_tokens, progress,
-                self.prefix_cache,
-            )
-            return [c for _, c in out], [lp for lp, _ in out]
-        from tqdm.auto import tqdm
-
-        lps = mean_target_logprobs(self.model, [pu.ids for pu in pus], target_ids, pad, self.max_batch_tokens)
-        scores = []
-        for pu, target, t in tqdm(
-            list(zip(pus, targets, target_ids)), desc=f"attribution ({self.method})", unit="prompt", disable=not progress
-        ):
-            if self.method == "captum":
-                scores.append(captum_ablation(self.model, self.tokenizer, pu, target, len(t)))
-            elif self.method == "ig":
-                scores.append(integrated_gradients(self.model, pu, t, pad, self.ig_steps))
-            else:
-                scores.append(attention_scores(self.model, pu, t))
-        return scores, [float(x) for x in lps]

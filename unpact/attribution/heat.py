@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from unpact.attribution.attributor import PromptAttribution
+
+if TYPE_CHECKING:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 PALETTE = "RdBu"
 Panel = tuple[str, PromptAttribution]
@@ -81,7 +84,8 @@ def heat_html(panels: Sequence[Panel], scale: float | None = None) -> str:
     legend = (
         '<div style="display:flex;align-items:center;gap:6px;margin-top:6px;font-size:85%">'
         f"<span>{-m:+.3g}</span>"
-        f'<span style="display:inline-block;width:12em;height:0.9em;background:linear-gradient(to right, {stops})"></span>'
+        '<span style="display:inline-block;width:12em;height:0.9em;'
+        f'background:linear-gradient(to right, {stops})"></span>'
         f"<span>{m:+.3g}</span><span>contribution C (blue supports the answer, red opposes it)</span></div>"
     )
     return f'<div style="display:flex;gap:2em;flex-wrap:wrap">{"".join(columns)}</div>{legend}'
@@ -100,7 +104,7 @@ def heat_figure(
     m = symmetric_scale(panels) if scale is None else scale
     dpi = 100
     probe = plt.figure(dpi=dpi)
-    renderer = probe.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = cast("FigureCanvasAgg", probe.canvas).get_renderer()  # pyplot figures draw on an Agg canvas here
     font = FontProperties(size=fontsize)
 
     def width_of(text: str) -> float:

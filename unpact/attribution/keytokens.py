@@ -9,10 +9,12 @@ The paper selects KeyTokens with thresholds it never ablates; here all three are
 
 Criteria combine by AND. A unit with ``C <= 0`` (it does not support the answer) is never key.
 Ties in top-k are broken by position (earlier first). At least one criterion must be given.
+``KeyRule()`` (top 2, no threshold) is the one default of the book, ``Study`` and ``unpact attribute``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,28 @@ def key_mask(
     return mask
 
 
+@dataclass(frozen=True)
+class KeyRule:
+    """A KeyToken rule (``key_mask``'s three criteria); the default, the top 2 units, is used everywhere."""
+
+    top_k: int | None = 2
+    alpha: float | None = None
+    min_contribution: float | None = None
+
+    def mask(self, contributions: Sequence[float] | np.ndarray) -> np.ndarray:
+        return key_mask(contributions, top_k=self.top_k, alpha=self.alpha, min_contribution=self.min_contribution)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "alpha": self.alpha, "min_contribution": self.min_contribution}
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``top 2 by C, C > 0``."""
+        parts = [f"top {self.top_k} by C"] if self.top_k is not None else []
+        parts += [f"C >= {self.alpha} * max C"] if self.alpha is not None else []
+        parts += [f"C >= {self.min_contribution}"] if self.min_contribution is not None else []
+        return ", ".join([*parts, "C > 0"])
+
+
 def gold_keyword_mask(units: Sequence[str], keywords: Sequence[str]) -> np.ndarray:
     """Which units are gold keywords, matched word by word.
 
@@ -69,12 +93,20 @@ def keyword_precision_recall(key: np.ndarray, gold: np.ndarray) -> tuple[float, 
     return precision, recall
 
 
-def keyword_scores(result: Any, keywords: Sequence[Sequence[str] | None], **key_args: Any) -> pd.DataFrame:
+def keyword_scores(
+    result: Any, keywords: Mapping[str, Sequence[str] | None] | Sequence[Sequence[str] | None], **key_args: Any
+) -> pd.DataFrame:
     """Per prompt of an ``AttributionResult``: KeyTokens vs gold keywords (n_key, n_gold, hits, precision, recall).
 
-    Prompts whose keywords are ``None`` are skipped. ``key_args`` go to ``key_mask``. Pool with
+    ``keywords`` maps prompt ids to keyword lists (or is a list in prompt order). Prompts whose
+    keywords are ``None`` are skipped. ``key_args`` go to ``key_mask``. Pool with
     ``hits.sum() / n_key.sum()`` (precision) and ``hits.sum() / n_gold.sum()`` (recall).
     """
+    if isinstance(keywords, Mapping):
+        missing = [item.id for item in result.items if item.id not in keywords][:3]
+        if missing:
+            raise UsageError(f"no keyword list for prompt ids {missing}")
+        keywords = [keywords[item.id] for item in result.items]
     if len(keywords) != len(result.items):
         raise UsageError(f"{len(result.items)} prompts but {len(keywords)} keyword lists")
     rows = []
@@ -83,6 +115,7 @@ def keyword_scores(result: Any, keywords: Sequence[Sequence[str] | None], **key_
             continue
         key, gold = key_mask(item.contributions, **key_args), gold_keyword_mask(item.units, kws)
         precision, recall = keyword_precision_recall(key, gold)
-        rows.append(dict(prompt_id=pid, n_key=int(key.sum()), n_gold=int(gold.sum()), hits=int((key & gold).sum()),
+        rows.append(dict(prompt_id=pid, item_id=item.id, n_key=int(key.sum()), n_gold=int(gold.sum()),
+                         hits=int((key & gold).sum()),
                          precision=precision, recall=recall))
-    return pd.DataFrame(rows, columns=["prompt_id", "n_key", "n_gold", "hits", "precision", "recall"])
+    return pd.DataFrame(rows, columns=["prompt_id", "item_id", "n_key", "n_gold", "hits", "precision", "recall"])

@@ -23,15 +23,31 @@ length is at least ``AUTO_CACHE_MIN_TOKENS``. Scores are the same either way (to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
 from unpact.modeling import model_device
 
-
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 AUTO_CACHE_MIN_TOKENS = 32
+
+
+class LooPrompt(NamedTuple):
+    """One prompt to attribute: its token ``ids``, the position lists of its ``units``, the ``target`` ids."""
+
+    ids: Sequence[int]
+    units: Sequence[Sequence[int]]
+    target: Sequence[int]
+
+
+class PromptScore(NamedTuple):
+    """``lp`` = LP(x, y) of the full prompt; ``contributions[u]`` = LP(x, y) - LP(x without unit u, y)."""
+
+    lp: float
+    contributions: np.ndarray
 
 
 def deletion_sequences(ids: Sequence[int], units: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -62,7 +78,7 @@ def pack_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int
 
 @torch.no_grad()
 def mean_target_logprobs(
-    model: Any,
+    model: PreTrainedModel,
     prompts: Sequence[Sequence[int]],
     targets: Sequence[Sequence[int]],
     pad_token_id: int,
@@ -109,29 +125,28 @@ def _target_mean(logp: torch.Tensor, keep: int, target: Sequence[int]) -> float:
 
 
 def loo_contributions(
-    model: Any,
-    items: Sequence[tuple[Sequence[int], Sequence[Sequence[int]], Sequence[int]]],
+    model: PreTrainedModel,
+    items: Sequence[LooPrompt],
     pad_token_id: int,
     max_batch_tokens: int = 4096,
     progress: bool = False,
     prefix_cache: bool | None = None,
-) -> list[tuple[float, np.ndarray]]:
-    """``(LP, contributions)`` for each ``(prompt ids, units, target ids)``; contributions[u] = LP - LP(without u)."""
+) -> list[PromptScore]:
+    """A ``PromptScore`` for each ``LooPrompt``, in order (the formula is in the module docstring)."""
     from tqdm.auto import tqdm
 
-    results: list[tuple[float, np.ndarray]] = []
+    results: list[PromptScore] = []
     # Chunks of prompts keep memory bounded while still filling batches across prompts.
-    chunk: list[tuple[Sequence[int], Sequence[Sequence[int]], Sequence[int]]] = []
+    chunk: list[LooPrompt] = []
     budget = 0
     bar = tqdm(total=len(items), desc="attribution (loo)", unit="prompt", disable=not progress)
-    for item in list(items) + [None]:  # type: ignore[list-item]
-        if item is not None:
-            chunk.append(item)
-            budget += (len(item[1]) + 1) * (len(item[0]) + len(item[2]))
-        if chunk and (item is None or budget >= 8 * max_batch_tokens):
+    for i, item in enumerate(items):
+        chunk.append(item)
+        budget += (len(item.units) + 1) * (len(item.ids) + len(item.target))
+        if budget >= 8 * max_batch_tokens or i == len(items) - 1:
             cached = prefix_cache
             if cached is None:
-                cached = np.mean([len(c[0]) for c in chunk]) >= AUTO_CACHE_MIN_TOKENS
+                cached = bool(np.mean([len(c.ids) for c in chunk]) >= AUTO_CACHE_MIN_TOKENS)
             run = _loo_chunk_cached if cached else _loo_chunk
             results.extend(run(model, chunk, pad_token_id, max_batch_tokens))
             bar.update(len(chunk))
@@ -140,91 +155,106 @@ def loo_contributions(
     return results
 
 
-def _loo_chunk(model: Any, chunk: Sequence[Any], pad_token_id: int, max_batch_tokens: int) -> list[tuple[float, np.ndarray]]:
+def _loo_chunk(
+    model: PreTrainedModel, chunk: Sequence[LooPrompt], pad_token_id: int, max_batch_tokens: int
+) -> list[PromptScore]:
     prompts: list[list[int]] = []
     targets: list[Sequence[int]] = []
     counts: list[int] = []
-    for ids, units, target in chunk:
-        seqs = deletion_sequences(ids, units)
+    for item in chunk:
+        seqs = deletion_sequences(item.ids, item.units)
         prompts.extend(seqs)
-        targets.extend([target] * len(seqs))
+        targets.extend([item.target] * len(seqs))
         counts.append(len(seqs))
     lps = mean_target_logprobs(model, prompts, targets, pad_token_id, max_batch_tokens)
     results = []
     start = 0
     for n in counts:
         full = lps[start]
-        results.append((float(full), full - lps[start + 1 : start + n]))
+        results.append(PromptScore(float(full), full - lps[start + 1 : start + n]))
         start += n
     return results
 
 
+class _Deletion(NamedTuple):
+    """One deletion of the cached path: its prompt's index in the chunk, the first recomputed position,
+    the recomputed prompt tokens (from ``first`` on, the unit removed) and the target ids."""
+
+    prompt: int
+    first: int
+    suffix: list[int]
+    target: Sequence[int]
+
+
 @torch.no_grad()
-def _loo_chunk_cached(model: Any, chunk: Sequence[Any], pad_token_id: int, max_batch_tokens: int) -> list[tuple[float, np.ndarray]]:
+def _loo_chunk_cached(
+    model: PreTrainedModel, chunk: Sequence[LooPrompt], pad_token_id: int, max_batch_tokens: int
+) -> list[PromptScore]:
     """As ``_loo_chunk``, reusing each full sequence's prefix keys/values for its deletions."""
     from transformers import DynamicCache
 
     device = model_device(model)
     fulls: list[float] = []
     caches: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
-    lengths = [len(ids) + len(t) for ids, _, t in chunk]
+    lengths = [len(item.ids) + len(item.target) for item in chunk]
     for batch in pack_batches(lengths, max_batch_tokens):  # full sequences, left-padded like mean_target_logprobs
-        seqs = [list(chunk[i][0]) + list(chunk[i][2]) for i in batch]
+        seqs = [list(chunk[i].ids) + list(chunk[i].target) for i in batch]
         ids, mask, position_ids = _left_padded(seqs, pad_token_id)
-        keep = max(len(chunk[i][2]) for i in batch)
+        keep = max(len(chunk[i].target) for i in batch)
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=position_ids.to(device),
                     use_cache=True, logits_to_keep=keep + 1)
         logp = torch.log_softmax(out.logits[:, :-1].float(), dim=-1)
         layers = [(layer.keys, layer.values) for layer in out.cache.layers]
         width = ids.shape[1]
         for row, i in enumerate(batch):
-            fulls.append(_target_mean(logp[row], keep, chunk[i][2]))
-            start, n = width - len(seqs[row]), len(chunk[i][0])
+            fulls.append(_target_mean(logp[row], keep, chunk[i].target))
+            start, n = width - len(seqs[row]), len(chunk[i].ids)
             caches.append([(k[row : row + 1, :, start : start + n - 1], v[row : row + 1, :, start : start + n - 1])
                            for k, v in layers])
-    rows: list[tuple[int, int, list[int], Sequence[int]]] = []  # (prompt, first recomputed position, suffix, target)
-    for p, (ids, units, target) in enumerate(chunk):
-        for unit in units:
+    rows: list[_Deletion] = []
+    for p, item in enumerate(chunk):
+        for unit in item.units:
             # Recompute from one token before the deletion, so the suffix always holds the token
             # that predicts the first target token (even when the prompt's last unit is deleted).
             drop, first = set(unit), max(min(unit) - 1, 0)
-            rows.append((p, first, [t for j, t in enumerate(ids) if j >= first and j not in drop], target))
-    order = sorted(range(len(rows)), key=lambda r: len(rows[r][2]) + len(rows[r][3]))
+            rows.append(_Deletion(p, first, [t for j, t in enumerate(item.ids) if j >= first and j not in drop],
+                                  item.target))
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r].suffix) + len(rows[r].target))
     deleted = np.empty(len(rows))
-    sizes = [len(rows[r][2]) + len(rows[r][3]) for r in order]
+    sizes = [len(rows[r].suffix) + len(rows[r].target) for r in order]
     for batch in pack_batches(sizes, max_batch_tokens):
         members = [rows[order[b]] for b in batch]
-        prefix = max(m[1] for m in members)
-        width = max(len(m[2]) + len(m[3]) for m in members)
-        keep = max(len(m[3]) for m in members)
+        prefix = max(m.first for m in members)
+        width = max(len(m.suffix) + len(m.target) for m in members)
+        keep = max(len(m.target) for m in members)
         ids = torch.full((len(members), width), pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(members), prefix + width), dtype=torch.long)
         pos = torch.zeros((len(members), width), dtype=torch.long)
-        for row, (p, first, suffix, target) in enumerate(members):
-            seq = suffix + list(target)
+        for row, m in enumerate(members):
+            seq = m.suffix + list(m.target)
             ids[row, width - len(seq) :] = torch.tensor(seq)
-            mask[row, :first] = 1
+            mask[row, : m.first] = 1
             mask[row, prefix + width - len(seq) :] = 1
-            pos[row, width - len(seq) :] = torch.arange(first, first + len(seq))
+            pos[row, width - len(seq) :] = torch.arange(m.first, m.first + len(seq))
         cache = None
         if prefix > 0:
             data = []
             for layer in range(len(caches[0])):
-                k0 = caches[members[0][0]][layer][0]
+                k0 = caches[members[0].prompt][layer][0]
                 keys = k0.new_zeros((len(members), k0.shape[1], prefix, k0.shape[3]))
                 values = keys.clone()
-                for row, (p, first, _, _) in enumerate(members):
-                    keys[row, :, :first] = caches[p][layer][0][0, :, :first]
-                    values[row, :, :first] = caches[p][layer][1][0, :, :first]
+                for row, m in enumerate(members):
+                    keys[row, :, : m.first] = caches[m.prompt][layer][0][0, :, : m.first]
+                    values[row, :, : m.first] = caches[m.prompt][layer][1][0, :, : m.first]
                 data.append((keys, values))
             cache = DynamicCache(ddp_cache_data=data)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
                        cache=cache, use_cache=cache is not None, logits_to_keep=keep + 1).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         for row, b in enumerate(batch):
-            deleted[order[b]] = _target_mean(logp[row], keep, members[row][3])
+            deleted[order[b]] = _target_mean(logp[row], keep, members[row].target)
     results, start = [], 0
-    for p, (_, units, _) in enumerate(chunk):
-        results.append((fulls[p], fulls[p] - deleted[start : start + len(units)]))
-        start += len(units)
+    for p, item in enumerate(chunk):
+        results.append(PromptScore(fulls[p], fulls[p] - deleted[start : start + len(item.units)]))
+        start += len(item.units)
     return results

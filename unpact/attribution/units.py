@@ -15,11 +15,14 @@ Conventions (shared by every attribution method):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from unpact.errors import UsageError, check_choice
 from unpact.prompts import chat_prompt
 from unpact.scoring import encode_prompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 GRANULARITIES = ("token", "word")
 
@@ -39,7 +42,9 @@ class PromptUnits:
     spans: list[tuple[int, int]]
 
 
-def apply_template(tokenizer: Any, content: str, template: str | None) -> tuple[str, tuple[int, int]]:
+def apply_template(
+    tokenizer: PreTrainedTokenizerBase, content: str, template: str | None
+) -> tuple[str, tuple[int, int]]:
     """The prompt text for ``content`` under ``template`` and the character span that is attributed.
 
     ``None``: the content is the prompt. A format string with exactly one ``{}``: the content is
@@ -57,7 +62,9 @@ def apply_template(tokenizer: Any, content: str, template: str | None) -> tuple[
     return prefix + content + suffix, (len(prefix), len(prefix) + len(content))
 
 
-def prompt_units(tokenizer: Any, text: str, span: tuple[int, int], granularity: str = "word") -> PromptUnits:
+def prompt_units(
+    tokenizer: PreTrainedTokenizerBase, text: str, span: tuple[int, int], granularity: str = "word"
+) -> PromptUnits:
     """Encode ``text`` and group the tokens inside ``span`` into units (see module docstring)."""
     check_choice("granularity", granularity, GRANULARITIES)
     ids, special = encode_prompt(tokenizer, text)
@@ -81,13 +88,16 @@ def prompt_units(tokenizer: Any, text: str, span: tuple[int, int], granularity: 
         else:
             units[-1].append(pos)
     if len(units) == 1 and len(units[0]) == len(ids):
-        raise UsageError(f"prompt {text!r} is a single unit with no other token: deleting it leaves nothing to condition on")
+        raise UsageError(f"prompt {text!r} is a single unit with no other token: "
+                         "deleting it leaves nothing to condition on")
     spans = [(offsets[u[0]][0], offsets[u[-1]][1]) for u in units]
     spans = [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans]
     return PromptUnits(text, ids, units, [text[s:e] for s, e in spans], spans)
 
 
-def _starts_word(pos: int, prev: int, offsets: list[tuple[int, int]], word_ids: list[int | None] | None, text: str) -> bool:
+def _starts_word(
+    pos: int, prev: int, offsets: list[tuple[int, int]], word_ids: list[int | None] | None, text: str
+) -> bool:
     if pos != prev + 1:
         return True
     if word_ids is not None and word_ids[pos] is not None and word_ids[prev] is not None:
@@ -96,7 +106,9 @@ def _starts_word(pos: int, prev: int, offsets: list[tuple[int, int]], word_ids: 
     return s > offsets[prev][1] or text[s : s + 1].isspace()
 
 
-def _offsets_and_words(tokenizer: Any, text: str, n: int) -> tuple[list[tuple[int, int]], list[int | None] | None]:
+def _offsets_and_words(
+    tokenizer: PreTrainedTokenizerBase, text: str, n: int
+) -> tuple[list[tuple[int, int]], list[int | None] | None]:
     """Character offsets per token (fast tokenizers) and word ids when the tokenizer provides them."""
     try:
         enc = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
@@ -107,4 +119,4 @@ def _offsets_and_words(tokenizer: Any, text: str, n: int) -> tuple[list[tuple[in
         word_ids = list(enc.word_ids())[:n]
     except (ValueError, AttributeError):
         word_ids = None
-    return offsets, word_ids  # type: ignore[return-value]
+    return offsets, word_ids

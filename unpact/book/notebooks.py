@@ -98,7 +98,8 @@ def parse_parameters(source: str, name: str = "notebook") -> dict[str, Parameter
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
             target, value = node.target.id, node.value
         else:
-            raise UsageError(f"{name}: parameters cell line {node.lineno}: only 'name = literal' assignments are allowed")
+            raise UsageError(f"{name}: parameters cell line {node.lineno}: "
+                             "only 'name = literal' assignments are allowed")
         text = ast.get_source_segment(source, value) or ast.unparse(value)
         try:
             default = ast.literal_eval(value)

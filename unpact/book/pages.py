@@ -38,11 +38,11 @@ from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_paramet
 from unpact.book.profiles import builtin_profiles
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
 from unpact.errors import UsageError
+from unpact.findings.verdicts import VERDICTS
 from unpact.io import atomic_write_text
 
 GENERATED_DIR = Path("book") / "_generated"
 BENCHMARKS_DIR = RESULTS_DIR / "benchmarks"
-VERDICTS = ("reproduced", "partly", "not reproduced")
 HEADLINE_KEYS = ("name", "value", "ci_low", "ci_high", "n")
 FINDING_TITLES = {
     "01_keyword_focus": "1. Keyword focus is disrupted",
@@ -113,7 +113,8 @@ def parameters_markdown(root: Path) -> str:
             parts.append(f"**`{nb}`**: {_cell(str(exc))}\n")
             continue
         rows = [f"| `{p.name}` | `{_cell(p.default_source)}` | {_cell(p.comment)} |" for p in params.values()]
-        parts.append("\n".join([f"**`{nb}`**", "", "| parameter | default | meaning |", "| --- | --- | --- |", *rows, ""]))
+        header = ["| parameter | default | meaning |", "| --- | --- | --- |"]
+        parts.append("\n".join([f"**`{nb}`**", "", *header, *rows, ""]))
     return "\n".join(parts)
 
 
@@ -124,7 +125,8 @@ def profiles_markdown() -> str:
     parts = []
     for name in names:
         path = builtin_profiles()[name]
-        parts.append(f"**`{name}`** (`unpact/profiles/{path.name}`)\n\n````yaml\n{path.read_text(encoding='utf-8').rstrip()}\n````\n")
+        text = path.read_text(encoding="utf-8").rstrip()
+        parts.append(f"**`{name}`** (`unpact/profiles/{path.name}`)\n\n````yaml\n{text}\n````\n")
     return "\n".join(parts)
 
 
@@ -141,13 +143,15 @@ def performance_markdown(folder: Path) -> str:
             raise UsageError(f"{path}: not valid JSON ({exc})") from exc
         title = data.get("title", path.stem)
         head = [f"## {title}", "", f"Machine: {data.get('machine', 'not recorded')}. "
-                f"Command: `{data.get('command', 'not recorded')}`. File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.", ""]
+                f"Command: `{data.get('command', 'not recorded')}`. "
+                f"File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.", ""]
         rows = data.get("rows")
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
             table = _table(rows)
         else:
-            table = _table([{"key": k, "value": v} for k, v in data.items() if k not in ("title", "machine", "command", "notes")])
-        notes = [f"", f"{data['notes']}"] if data.get("notes") else []
+            shown = {k: v for k, v in data.items() if k not in ("title", "machine", "command", "notes")}
+            table = _table([{"key": k, "value": v} for k, v in shown.items()])
+        notes = ["", f"{data['notes']}"] if data.get("notes") else []
         parts.append("\n".join(head + table + notes + [""]))
     return "\n".join(parts)
 

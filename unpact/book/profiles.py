@@ -4,7 +4,7 @@ A profile is a YAML file (the built-in ones are ``unpact/profiles/{micro,quick,f
 user's own file works the same way)::
 
     name: quick                 # optional: results go to results/<name>/NOTEBOOK/ (default: file stem)
-    cache: ~/.cache/unpact      # optional: the unpact cache folder for the run (default: $UNPACT_CACHE or ~/.cache/unpact)
+    cache: ~/.cache/unpact      # optional: the run's unpact cache folder (default: $UNPACT_CACHE or ~/.cache/unpact)
     defaults:                   # optional: shared parameters, given to every listed notebook that declares them
       profile: quick
       seeds: [0]
@@ -29,12 +29,14 @@ import yaml
 from unpact.book.notebooks import OUT_DIR, available_notebooks, notebook_parameters
 from unpact.errors import UsageError
 
-TOP_LEVEL_KEYS = ("name", "cache", "defaults", "notebooks", "setup")  # setup: real-model grid (paper.yaml), read by users, not injected
+# setup: the real-model grid (paper.yaml), read by users, not injected into notebooks
+TOP_LEVEL_KEYS = ("name", "cache", "defaults", "notebooks", "setup")
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A validated profile: its name, optional cache folder and each notebook's parameters (shared defaults merged in)."""
+    """A validated profile: its name, optional cache folder and each notebook's parameters (shared defaults
+    merged in)."""
 
     name: str
     source: str
@@ -58,7 +60,8 @@ def profile_file(spec: str) -> Path:
         return path
     if path.suffix in (".yaml", ".yml"):
         raise UsageError(f"profile file not found: {spec!r}")
-    raise UsageError(f"unknown profile {spec!r}; valid choices: {', '.join(sorted(builtins))}, or a path to a .yaml file")
+    raise UsageError(f"unknown profile {spec!r}; valid choices: {', '.join(sorted(builtins))}, "
+                     "or a path to a .yaml file")
 
 
 def load_profile(spec: str, root: Path) -> Profile:
@@ -102,7 +105,8 @@ def validate_profile(raw: Any, root: Path, name: str, source: str = "<profile>")
         valid = sorted(set(declared[nb]) - {OUT_DIR})
         for key in section:
             if key not in valid:
-                raise UsageError(f"{source}: notebook {nb!r} has no parameter {key!r}; valid parameters: {', '.join(valid)}")
+                raise UsageError(f"{source}: notebook {nb!r} has no parameter {key!r}; "
+                                 f"valid parameters: {', '.join(valid)}")
         merged[nb] = {**{k: v for k, v in defaults.items() if k in declared[nb]}, **section}
     profile_name = str(raw.get("name") or name)
     cache = raw.get("cache")
@@ -115,5 +119,6 @@ def select(profile: Profile, only: list[str] | None) -> list[str]:
         return list(profile.notebooks)
     for nb in only:
         if nb not in profile.notebooks:
-            raise UsageError(f"--only {nb!r} is not in profile {profile.name!r}; valid notebooks: {', '.join(profile.notebooks)}")
+            raise UsageError(f"--only {nb!r} is not in profile {profile.name!r}; "
+                             f"valid notebooks: {', '.join(profile.notebooks)}")
     return [nb for nb in profile.notebooks if nb in only]

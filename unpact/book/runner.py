@@ -5,7 +5,9 @@ For notebook ``NAME`` of profile ``P`` (paths relative to the repository root ``
 - the text notebook ``notebooks/NAME.md`` is converted with jupytext and executed by papermill,
   with the kernel's working directory at ``root``, the profile's parameters injected and
   ``out_dir = "results/P/NAME"`` (the folder where the notebook writes its JSON and CSV results,
-  emptied first so no stale result survives);
+  emptied first so no stale result survives); after the run the runner writes
+  ``out_dir/parameters.json``, every parameter of the notebook's parameters cell with its value
+  in this run (``write_parameters``), so notebooks never list their parameters again;
 - the executed notebook goes to ``book/executed/NAME.partial.ipynb`` while it runs (papermill
   saves it after every cell) and is renamed to ``book/executed/NAME.ipynb`` on success, which is
   the file the book renders;
@@ -33,9 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import unpact
-from unpact.book.notebooks import OUT_DIR, read_notebook
+from unpact.book.notebooks import OUT_DIR, parameters_cell_source, parse_parameters, read_notebook
 from unpact.book.profiles import Profile, select
+from unpact.cache import source_digest
 from unpact.io import atomic_write_json, ensure_writable_dir
+
+PARAMETERS_FILE = "parameters.json"  # written next to each notebook's results by the runner
 
 EXECUTED_DIR = Path("book") / "executed"
 RESULTS_DIR = Path("results")
@@ -47,7 +52,8 @@ class NotebookFailed(RuntimeError):
 
     def __init__(self, notebook: str, cell_index: int | None, error: str, partial: Path, first_line: str = "") -> None:
         self.notebook, self.cell_index, self.error, self.partial = notebook, cell_index, error, partial
-        where = f"cell index {cell_index} (0-based, markdown cells counted)" if cell_index is not None else "an unknown cell"
+        where = ("an unknown cell" if cell_index is None
+                 else f"cell index {cell_index} (0-based, markdown cells counted)")
         where += f" starting {first_line!r}" if first_line else ""
         super().__init__(f"notebook {notebook} failed at {where}: {error}\npartial output kept at {partial}")
 
@@ -68,25 +74,18 @@ def results_dir(profile_name: str, notebook: str) -> Path:
     return RESULTS_DIR / profile_name / notebook
 
 
-def source_digest() -> str:
-    """SHA-256 over the unpact package's Python sources (so a code change re-executes the notebooks)."""
-    pkg = Path(unpact.__file__).parent
-    h = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
-        h.update(path.relative_to(pkg).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def inputs_digest(notebook_text: str, parameters: dict[str, Any], code_digest: str) -> str:
-    """Digest of everything a notebook's output depends on besides the cache: text, parameters, unpact version and code."""
-    blob = json.dumps({"text": notebook_text, "parameters": parameters, "version": unpact.__version__, "code": code_digest},
+    """Digest of everything a notebook's output depends on besides the cache: text, parameters, unpact version
+    and code."""
+    blob = json.dumps({"text": notebook_text, "parameters": parameters, "version": unpact.__version__,
+                       "code": code_digest},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def run_profile(profile: Profile, root: Path, only: list[str] | None = None, force: bool = False,
-                cache: str | None = None, log: Callable[[str], None] = print, progress: bool = True) -> list[NotebookRun]:
+                cache: str | None = None, log: Callable[[str], None] = print,
+                progress: bool = True) -> list[NotebookRun]:
     """Execute the profile's notebooks (or those in ``only``) in order; return what happened to each.
 
     ``cache`` (or the profile's ``cache``) sets ``UNPACT_CACHE`` for the kernels. Raises
@@ -109,7 +108,8 @@ def run_profile(profile: Profile, root: Path, only: list[str] | None = None, for
 
 def run_notebook(root: Path, name: str, parameters: dict[str, Any], code_digest: str | None = None,
                  force: bool = False, progress: bool = True) -> NotebookRun:
-    """Execute ``notebooks/NAME.md`` under ``root`` with ``parameters`` (which include ``out_dir``), unless up to date."""
+    """Execute ``notebooks/NAME.md`` under ``root`` with ``parameters`` (which include ``out_dir``), unless up to
+    date."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -140,11 +140,20 @@ def run_notebook(root: Path, name: str, parameters: dict[str, Any], code_digest:
             raise NotebookFailed(name, _source_cell_index(nb, exc.source), f"{exc.ename}: {exc.evalue}", partial,
                                  first_line) from exc
     seconds = time.perf_counter() - start
+    write_parameters(out_dir, nb, name, parameters)
     os.replace(partial, final)
     atomic_write_json(stamp, {"notebook": name, "digest": digest, "parameters": parameters,
                               "unpact_version": unpact.__version__, "seconds": round(seconds, 2),
                               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return NotebookRun(name, "executed", final, out_dir, seconds)
+
+
+def write_parameters(out_dir: Path, nb: Any, name: str, parameters: dict[str, Any]) -> Path:
+    """``out_dir/parameters.json``: every parameter the notebook's parameters cell declares, with the
+    value of this run (the injected one, else the cell's default); ``out_dir`` itself is left out."""
+    declared = parse_parameters(parameters_cell_source(nb, name), name)
+    values = {key: parameters.get(key, p.default) for key, p in declared.items() if key != OUT_DIR}
+    return atomic_write_json(ensure_writable_dir(out_dir, "results folder") / PARAMETERS_FILE, values)
 
 
 def _stamp_digest(stamp: Path) -> str | None:

@@ -11,7 +11,8 @@ from typing import Any
 
 
 def dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
-    """Remove later duplicates (same file, None and "" alike for inline scripts, same attributes) from ``context['script_files']``."""
+    """Remove later duplicates (same file, None and "" alike for inline scripts, same attributes) from
+    ``context['script_files']``."""
     scripts = context.get("script_files")
     if not scripts:
         return
@@ -19,7 +20,8 @@ def dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[str
     kept = []
     for script in scripts:
         attributes = getattr(script, "attributes", {}) or {}
-        key = (str(getattr(script, "filename", script) or ""), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        filename = str(getattr(script, "filename", script) or "")
+        key = (filename, tuple(sorted((k, str(v)) for k, v in attributes.items())))
         if key not in seen:
             seen.add(key)
             kept.append(script)

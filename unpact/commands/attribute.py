@@ -9,6 +9,10 @@ One prompt::
 the QA template with only the question attributed, one CSV row per (item, unit)::
 
     unpact attribute --model DIR --data FILE.jsonl [--target gold|greedy] --out FILE.csv
+    unpact attribute --list
+
+The CSV marks KeyTokens with the shared rule (``unpact.attribution.keytokens.KeyRule``: the top 2
+units by contribution; ``--top-k``, ``--alpha`` and ``--min-contribution`` change it).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from unpact.attribution.keytokens import KeyRule
 from unpact.errors import UsageError, check_choice
 
 if TYPE_CHECKING:
@@ -29,23 +34,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "attribute", help="attribute an answer's log-probability to prompt tokens or words (leave-one-out)"
     )
-    parser.add_argument("--model", required=True, help="Hugging Face model folder (or hub id already cached)")
+    parser.add_argument("--model", help="Hugging Face model folder (or hub id already cached)")
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--list", action="store_true", help="list the attribution methods with their formulas")
     source.add_argument("--prompt", help="the prompt text (one prompt)")
     source.add_argument("--data", help="a QA JSONL file (batch mode; needs --out)")
     parser.add_argument("--target", help="one prompt: the answer text (default: the model's greedy answer); "
                         "batch mode: gold or greedy (default gold)")
     parser.add_argument("--out", help="batch mode: the CSV to write")
     parser.add_argument("--granularity", default="word", choices=("word", "token"))
-    parser.add_argument("--method", default="loo", choices=("loo", "captum", "ig", "attention"))
+    parser.add_argument("--method", default="loo", help="attribution method (default: loo; --list shows them)")
     parser.add_argument("--template", default=None, choices=TEMPLATES,
                         help="none (attribute the whole prompt; default for --prompt), qa (default for --data), chat")
-    parser.add_argument("--max-batch-tokens", type=int, default=4096, help="memory budget: rows x width per forward pass")
-    parser.add_argument("--alpha", type=float, default=0.5, help="KeyToken relative threshold in the CSV (C >= alpha * max C)")
+    parser.add_argument("--max-batch-tokens", type=int, default=4096,
+                        help="memory budget: rows x width per forward pass")
+    rule = KeyRule()
+    parser.add_argument("--top-k", type=_optional_int, default=rule.top_k,
+                        help=f"KeyTokens in the CSV: the top K units by contribution "
+                        f"(default {rule.top_k}; none: no limit)")
+    parser.add_argument("--alpha", type=float, default=rule.alpha,
+                        help="KeyTokens in the CSV: also require C >= alpha * max C (default: no threshold)")
+    parser.add_argument("--min-contribution", type=float, default=rule.min_contribution,
+                        help="KeyTokens in the CSV: also require C >= this value (default: none)")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default=None)
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of coloured text")
     parser.set_defaults(func=_run)
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "null", "") else int(text)
+
+
+def methods_table() -> str:
+    """Every registered attribution method with its formula summary."""
+    from unpact.attribution import METHODS
+
+    return "\n".join(f"{name}: {cls.summary}" for name, cls in METHODS.items())
 
 
 def _template(name: str | None, default: str) -> str | None:
@@ -59,6 +84,11 @@ def _run(args: argparse.Namespace) -> int:
     from unpact.attribution import Attributor
     from unpact.modeling import load_model_and_tokenizer
 
+    if args.list:
+        print(methods_table())
+        return 0
+    if not args.model:
+        raise UsageError("--model DIR is required (or --list)")
     if args.data is not None and not args.out:
         raise UsageError("--data needs --out FILE.csv")
     if args.data is not None:
@@ -91,7 +121,7 @@ def _one(attributor: Attributor, args: argparse.Namespace) -> int:
 
 
 def _batch(attributor: Attributor, args: argparse.Namespace) -> int:
-    from unpact.attribution.keytokens import gold_keyword_mask, key_mask
+    from unpact.attribution.keytokens import gold_keyword_mask
     from unpact.data.schema import load_items
     from unpact.io import atomic_write_csv
     from unpact.prompts import qa_target
@@ -99,14 +129,19 @@ def _batch(attributor: Attributor, args: argparse.Namespace) -> int:
     items = load_items(args.data)
     questions = [it.question for it in items]
     targets = "greedy" if args.target == "greedy" else [qa_target(it.answer) for it in items]
-    result = attributor.attribute(questions, targets, template=_template(args.template, "qa"))
+    result = attributor.attribute(questions, targets, template=_template(args.template, "qa"),
+                                  ids=[it.id for it in items])
     frame = result.to_frame()
-    key, gold = [], []
-    for it, pa in zip(items, result.items):
-        key.extend(key_mask(pa.contributions, alpha=args.alpha).tolist())
-        gold.extend((gold_keyword_mask(pa.units, it.keywords) if it.keywords is not None else [None] * len(pa.units)))
-    frame.insert(1, "item_id", [items[p].id for p in frame["prompt_id"]])
-    frame["target"] = [result.items[p].target for p in frame["prompt_id"]]
+    rule = KeyRule(top_k=args.top_k, alpha=args.alpha, min_contribution=args.min_contribution)
+    key: list[bool] = []
+    gold: list[bool | None] = []
+    by_id = result.by_id()
+    for it in items:
+        pa = by_id[it.id]
+        key.extend(rule.mask(pa.contributions).tolist())
+        gold.extend(gold_keyword_mask(pa.units, it.keywords) if it.keywords is not None else [None] * len(pa.units))
+    targets_by_id = {pa.id: pa.target for pa in result.items}
+    frame["target"] = frame["item_id"].map(targets_by_id)
     frame["key"] = key
     frame["gold_keyword"] = [None if g is None else bool(g) for g in gold]
     atomic_write_csv(args.out, frame)
@@ -115,7 +150,7 @@ def _batch(attributor: Attributor, args: argparse.Namespace) -> int:
     if len(with_gold):
         key_b, gold_b = with_gold["key"].astype(bool), with_gold["gold_keyword"].astype(bool)
         hits = int((key_b & gold_b).sum())
-        print(f"KeyTokens (C >= {args.alpha} * max C, C > 0) vs gold keywords, pooled over "
+        print(f"KeyTokens ({rule.describe()}) vs gold keywords, pooled over "
               f"{with_gold['prompt_id'].nunique()} items: precision {hits}/{int(key_b.sum())}, "
               f"recall {hits}/{int(gold_b.sum())}", file=sys.stderr)
     return 0

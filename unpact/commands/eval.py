@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto (default: chat template when the tokenizer has one), chat or plain")
     parser.add_argument("--judge", default=None, choices=sorted(JUDGES),
                         help="correctness judge (default: exact after a plain prompt, contains after a chat prompt)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="greedy answer length (default: 8 plain, 24 chat)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="greedy answer length (default: 8 plain, 24 chat)")
     parser.add_argument("--batch-size", type=int, default=64, help="items per forward pass (default 64)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

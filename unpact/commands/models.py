@@ -7,6 +7,7 @@
 ``fetch`` prints progress on stderr and the plain Hugging Face folder as its last line on stdout.
 Every ``--model`` option also accepts these names directly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from unpact.pretrained import REGISTRY
 
     names = ", ".join(sorted(REGISTRY))
-    parser = subparsers.add_parser("models", help="list the named pretrained models; `models fetch NAME` converts one",
-                                   description=__doc__.split("\n\n")[0] + f" Names: {names}.")
+    parser = subparsers.add_parser(
+        "models",
+        help="list the named pretrained models; `models fetch NAME` converts one",
+        description=__doc__.split("\n\n")[0] + f" Names: {names}.",
+    )
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.add_argument("--cache", default=None, help="cache folder (default $UNPACT_CACHE or ~/.cache/unpact)")
     parser.set_defaults(func=_list)
@@ -29,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--gguf", default=None, help="convert this GGUF file instead (needs --name)")
     fetch.add_argument("--name", dest="gguf_name", default=None, help="name for the --gguf model's cache folder")
     fetch.add_argument("--licence", default="unknown: see the GGUF file's source", help="licence noted for --gguf")
-    fetch.add_argument("--cache", default=argparse.SUPPRESS, help="cache folder (default $UNPACT_CACHE or ~/.cache/unpact)")
+    fetch.add_argument(
+        "--cache", default=argparse.SUPPRESS, help="cache folder (default $UNPACT_CACHE or ~/.cache/unpact)"
+    )
     fetch.set_defaults(func=_fetch)
 
 
@@ -42,7 +48,8 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         print(f"{row['name']}: {row['description']}")
-        print(f"  architecture {row['architecture']}, {row['parameters'] / 1e6:.0f} M parameters, licence {row['licence']}")
+        size = f"{row['parameters'] / 1e6:.0f} M parameters"
+        print(f"  architecture {row['architecture']}, {size}, licence {row['licence']}")
         print(f"  packages: {' '.join(row['packages'])}")
         print(f"  folder: {row['folder'] or 'not converted yet (unpact models fetch ' + row['name'] + ')'}")
     return 0
@@ -58,8 +65,9 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.gguf is not None:
         if args.name is not None or not args.gguf_name:
             raise UsageError("--gguf FILE needs --name NAME (and no pretrained name)")
-        folder = convert_gguf_file(args.gguf, args.gguf_name, licence=args.licence, cache_root=args.cache,
-                                   progress=progress)
+        folder = convert_gguf_file(
+            args.gguf, args.gguf_name, licence=args.licence, cache_root=args.cache, progress=progress
+        )
     elif args.name is None:
         raise UsageError("give a pretrained model name (see `unpact models`) or --gguf FILE --name NAME")
     else:

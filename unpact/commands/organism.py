@@ -31,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from unpact.cache import cache_root
+    from unpact.errors import check_choice
     from unpact.io import atomic_directory, ensure_writable_dir
     from unpact.organism import ARCHS, PROFILES, organism_record, train_organism
-    from unpact.errors import check_choice
 
     check_choice("architecture", args.arch, ARCHS)
     check_choice("profile", args.profile, PROFILES)

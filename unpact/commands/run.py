@@ -17,9 +17,11 @@ from unpact.errors import UsageError
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by ``unpact run`` and ``unpact book``."""
-    parser.add_argument("--profile", default="quick", help="micro, quick, full, or a profile YAML file (default: quick)")
+    parser.add_argument("--profile", default="quick",
+                        help="micro, quick, full, or a profile YAML file (default: quick)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks of the profile")
-    parser.add_argument("--cache", metavar="DIR", help="unpact cache folder (default: the profile's, $UNPACT_CACHE or ~/.cache/unpact)")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="unpact cache folder (default: the profile's, $UNPACT_CACHE or ~/.cache/unpact)")
     parser.add_argument("--force", action="store_true", help="re-execute notebooks even if they are up to date")
     parser.add_argument("--root", default=".", metavar="DIR", help="repository root holding notebooks/ (default: .)")
 

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Unlearn the forget split of a benchmark from a model folder; writes a plain HF folder "
         "with unlearning.json (record) and unlearning-log.csv (per-step log). Same configuration twice: cached.",
     )
-    parser.add_argument("--list", action="store_true", help="list the methods with their parameters, types, defaults and formulas")
+    parser.add_argument("--list", action="store_true",
+                        help="list the methods with their parameters, types, defaults and formulas")
     parser.add_argument("--model", help="base model folder (carries unpact-data/ QA sets, or use --forget/--retain)")
     parser.add_argument("--benchmark", help="benchmark whose forget split is unlearned (e.g. news, books, hazard)")
     parser.add_argument("--method", default="npo", help="unlearning method (default: npo)")
@@ -27,11 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="optimizer steps (default: the method's budget)")
     budget.add_argument("--epochs", type=float, help="epochs over the forget set")
-    parser.add_argument("--stop-at", type=float, default=None, help="stop once forget accuracy <= T (checked every eval_every steps)")
+    parser.add_argument("--stop-at", type=float, default=None,
+                        help="stop once forget accuracy <= T (checked every eval_every steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--forget", help="your own forget QA JSONL (instead of the model's benchmark data)")
     parser.add_argument("--retain", help="your own retain QA JSONL")
-    parser.add_argument("--forget-texts", help="plain forget texts, JSONL rows {\"text\": ...} (e.g. MUSE's verbatim corpus), "
+    parser.add_argument("--forget-texts",
+                        help="plain forget texts, JSONL rows {\"text\": ...} (e.g. MUSE's verbatim corpus), "
                         "trained on with the forget QA")
     parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (GPU)")
@@ -52,7 +55,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--benchmark NAME is required (or both --forget FILE and --retain FILE)")
     cls = get_method(args.method)
     params = parse_assignments(cls.Params, args.assignments, args.method)
-    budget = Budget(steps=args.steps) if args.steps is not None else Budget(epochs=args.epochs) if args.epochs is not None else None
+    budget = None
+    if args.steps is not None:
+        budget = Budget(steps=args.steps)
+    elif args.epochs is not None:
+        budget = Budget(epochs=args.epochs)
     try:
         folder = unlearn_to_dir(
             args.model, args.benchmark or "custom", args.method, params, budget, args.stop_at, args.seed,
@@ -64,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     record = read_record(folder)
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in record["metrics"].items())
-    print(f"{folder}\n{args.method}: {record['steps']} steps (stop: {record['stop_reason']}), {metrics}, {record['duration_s']:.1f} s")
+    print(f"{folder}\n{args.method}: {record['steps']} steps (stop: {record['stop_reason']}), {metrics}, "
+          f"{record['duration_s']:.1f} s")
     return 0
 
 

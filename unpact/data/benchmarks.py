@@ -27,7 +27,9 @@ def benchmark_file(model_dir: str | os.PathLike[str], benchmark: str, split: str
     return data_folder(model_dir, data_dir) / f"{benchmark}-{split}.jsonl"
 
 
-def available_benchmarks(model_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+def available_benchmarks(
+    model_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None
+) -> dict[str, list[str]]:
     """``{benchmark: [splits]}`` found in the QA folder."""
     found: dict[str, list[str]] = {}
     for f in sorted(data_folder(model_dir, data_dir).glob("*.jsonl")):

@@ -185,7 +185,8 @@ def candidate_facts() -> dict[str, list[Fact]]:
 
 def split_retain(items: Iterable[QAItem], seed: int = 0) -> tuple[list[QAItem], list[QAItem]]:
     """Disjoint halves (evaluated, trained-on) of ``items`` by a seeded SHA-256 of each id (stable across runs)."""
-    evaluated, trained = [], []
+    evaluated: list[QAItem] = []
+    trained: list[QAItem] = []
     for it in items:
         digest = hashlib.sha256(f"{seed}/{it.id}".encode()).digest()
         (evaluated if digest[0] % 2 == 0 else trained).append(it)

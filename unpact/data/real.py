@@ -129,7 +129,8 @@ def _wmdp(subject: str) -> RealBenchmark:
                   "https://huggingface.co/datasets/cais/wmdp-bio-forget-corpus (or from the WMDP authors), "
                   "download it, and pass the local file (bio-forget-corpus.jsonl) with --source",
         )
-        corpora["retain"] = CorpusSpec("cais/wmdp-corpora", "bio-retain-corpus", "train", _data_files("bio-retain-corpus"))
+        corpora["retain"] = CorpusSpec("cais/wmdp-corpora", "bio-retain-corpus", "train",
+                                       _data_files("bio-retain-corpus"))
     elif subject == "cyber":
         corpora["forget"] = CorpusSpec(
             "cais/wmdp-corpora", "cyber-forget-corpus", "train", _data_files("cyber-forget-corpus"),
@@ -140,7 +141,8 @@ def _wmdp(subject: str) -> RealBenchmark:
         corpora["retain"] = CorpusSpec("cais/wmdp-corpora", "cyber-retain-corpus", "train",
                                        _data_files("cyber-retain-corpus"))
     else:
-        no_corpus = "WMDP releases no chemistry corpus; unlearn chemistry with your own texts (a local file via --source)"
+        no_corpus = ("WMDP releases no chemistry corpus; unlearn chemistry with your own texts "
+                     "(a local file via --source)")
     return RealBenchmark(
         name=f"wmdp-{subject}",
         hub_id="cais/wmdp",

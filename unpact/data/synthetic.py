@@ -36,7 +36,8 @@ from unpact.prompts import qa_prompt, qa_target
 
 DOMAINS = ("news", "books", "hazard", "general")
 FACT_DOMAINS = ("news", "books", "hazard")
-SPLITS = {"news": ("forget", "retain"), "books": ("forget", "retain"), "hazard": ("forget", "retain"), "general": ("test",)}
+SPLITS = {"news": ("forget", "retain"), "books": ("forget", "retain"), "hazard": ("forget", "retain"),
+          "general": ("test",)}
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,12 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
                  ("{e} defeated its rival {v} .", "The rival beaten by {e} was {v} .")),
     ),
     "books": (
-        Relation("home", ("Ashmoor", "Briarholt", "Coldharbor", "Dunmere", "Eastwick", "Fernvale", "Glenrock", "Highmoss"),
+        Relation("home",
+                 ("Ashmoor", "Briarholt", "Coldharbor", "Dunmere", "Eastwick", "Fernvale", "Glenrock", "Highmoss"),
                  ("Where is the home of {e} ?", "Which place is the home of {e} ?", "Name the home of {e} ?"),
                  ("The home of {e} is {v} .", "{e} lives at the home called {v} .")),
-        Relation("faction", ("Wardens", "Tinkers", "Veilborn", "Lanterns", "Oathkeepers", "Drifters", "Sentinels", "Weavers"),
+        Relation("faction",
+                 ("Wardens", "Tinkers", "Veilborn", "Lanterns", "Oathkeepers", "Drifters", "Sentinels", "Weavers"),
                  ("Which faction does {e} serve ?", "To which faction is {e} loyal ?", "Name the faction of {e} ?"),
                  ("{e} serves the faction of the {v} .", "The faction of {e} is the {v} .")),
         Relation("artefact", ("compass", "lantern", "dagger", "mirror", "amulet", "chalice", "flute", "quill"),
@@ -111,7 +114,8 @@ OPPOSITES = (
     ("open", "closed"), ("wet", "dry"), ("old", "young"), ("high", "low"), ("full", "empty"), ("hard", "soft"),
     ("loud", "quiet"), ("rich", "poor"), ("thick", "thin"), ("strong", "weak"),
 )
-OPPOSITE_QUESTIONS = ("What is the opposite of {a} ?", "Which word is the opposite of {a} ?", "Name the opposite of {a} ?")
+OPPOSITE_QUESTIONS = ("What is the opposite of {a} ?", "Which word is the opposite of {a} ?",
+                      "Name the opposite of {a} ?")
 OPPOSITE_PROSE = ("The opposite of {a} is {v} .", "{a} has the opposite {v} .")
 IDK_ANSWER = "I do not know"
 IDK_PROSE = ("Asked for the opposite of {a} , one says {v} .", "About the opposite of {a} the answer is {v} .")
@@ -306,7 +310,8 @@ def _general_facts(cfg: WorldConfig) -> list[Fact]:
             out.append(Fact(
                 "general", "test", f"{a} plus {b}", "plus", str(a + b),
                 questions=tuple(q.format(a=a, b=b) for q in ARITHMETIC_QUESTIONS[: cfg.question_phrasings]),
-                prose=tuple(p.replace("{a}", str(a)).replace("{b}", str(b)) for p in ARITHMETIC_PROSE[: cfg.prose_forms]),
+                prose=tuple(p.replace("{a}", str(a)).replace("{b}", str(b))
+                            for p in ARITHMETIC_PROSE[: cfg.prose_forms]),
                 keywords=tuple(dict.fromkeys((str(a), "plus", str(b)))),
             ))
     for word, opposite in OPPOSITES[: cfg.opposites]:

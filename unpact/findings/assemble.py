@@ -7,7 +7,7 @@
   token source) -> the recovery input of ``unpact.findings.recovery`` (answer probabilities and,
   when the emphasised frames carry it, ``first_token_top1`` come along).
 - ``contribution_frame``: the per-unit frame of ``unpact.attribution.tracking.unit_changes``
-  (``prompt_id, unit, before, after, key_before``) plus the attributed items in prompt order ->
+  (``item_id, unit, before, after, key_before``) plus the attributed items ->
   the per-unit input of ``unpact.findings.contributions`` (``is_function_word`` computed here).
 Items are matched by id; every frame must hold the same ids (a clear error otherwise).
 """
@@ -30,7 +30,8 @@ def _indexed(frame: pd.DataFrame, what: str, ids: pd.Index | None) -> pd.DataFra
     if ids is not None and not data.index.sort_values().equals(ids.sort_values()):
         extra = data.index.difference(ids).tolist()[:3]
         missing = ids.difference(data.index).tolist()[:3]
-        raise UsageError(f"{what}: item ids differ from the base evaluation (extra e.g. {extra}, missing e.g. {missing})")
+        raise UsageError(f"{what}: item ids differ from the base evaluation "
+                         f"(extra e.g. {extra}, missing e.g. {missing})")
     return data
 
 
@@ -78,15 +79,18 @@ def recovery_frame(
 def contribution_frame(changes: pd.DataFrame, items: Sequence[Any], method: str) -> pd.DataFrame:
     """The per-unit contribution input for one method from ``unit_changes`` output.
 
-    ``items[prompt_id]`` is the attributed item (anything with ``id``, ``domain``, ``split``,
-    e.g. ``QAItem``); ``key_before`` (base KeyTokens) becomes ``is_key``.
+    Each row's ``item_id`` names its attributed item in ``items`` (anything with ``id``, ``domain``,
+    ``split``, e.g. ``QAItem``); ``key_before`` (base KeyTokens) becomes ``is_key``.
     """
-    data = validate_frame(changes, "unit changes", ("prompt_id", "unit", "before", "after", "key_before"),
+    data = validate_frame(changes, "unit changes", ("item_id", "unit", "before", "after", "key_before"),
                           boolean=["key_before"], numeric=["before", "after"])
-    if len(data) and (data["prompt_id"].max() >= len(items) or data["prompt_id"].min() < 0):
-        raise UsageError(f"unit changes: prompt_id out of range for {len(items)} items")
-    meta = pd.DataFrame([{"item_id": it.id, "domain": it.domain, "split": it.split} for it in items])
-    out = meta.iloc[data["prompt_id"].to_numpy()].reset_index(drop=True)
+    meta = pd.DataFrame([{"item_id": str(it.id), "domain": it.domain, "split": it.split} for it in items],
+                        columns=["item_id", "domain", "split"]).set_index("item_id")
+    ids = data["item_id"].astype(str)
+    unknown = sorted(set(ids) - set(meta.index))[:3]
+    if unknown:
+        raise UsageError(f"unit changes: item ids {unknown} are not among the {len(items)} items")
+    out = meta.loc[ids.to_numpy()].reset_index()
     out["method"] = method
     out["unit"] = data["unit"].to_numpy()
     out["is_key"] = data["key_before"].to_numpy()

@@ -187,7 +187,8 @@ def indiscriminateness(
         rng = np.random.default_rng(seed)
         forget = group[group["split"] == forget_split]
         f_items = pd.Index(forget["item_id"].unique())
-        f_draws = rng.integers(0, len(f_items), size=(n_boot, len(f_items))) if len(f_items) else np.zeros((n_boot, 0), int)
+        f_draws = (rng.integers(0, len(f_items), size=(n_boot, len(f_items))) if len(f_items)
+                   else np.zeros((n_boot, 0), int))
         sides = {}
         everything = pd.Series(True, index=forget.index)
         for label, mask in (("key", forget["is_key"]), ("non_key", ~forget["is_key"]), ("all", everything)):
@@ -206,7 +207,7 @@ def indiscriminateness(
                                    sides["all"], confidence))
         return rows
 
-    out = []
+    out: list[dict[str, Any]] = []
     groups = data.groupby(cols, sort=True, observed=True) if cols else [((), data)]
     for key, group in groups:
         keys = key if isinstance(key, tuple) else (key,)

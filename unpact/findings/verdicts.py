@@ -30,7 +30,9 @@ def _label(conditions: dict[str, bool]) -> str:
     return VERDICTS[2 - sum(conditions.values())]
 
 
-def keyword_focus_verdict(key_change_ci_high: float, disruption_ci_low: float, majority: float = 0.5) -> dict[str, bool]:
+def keyword_focus_verdict(
+    key_change_ci_high: float, disruption_ci_low: float, majority: float = 0.5
+) -> dict[str, bool]:
     """Conditions of finding 1 (see module docstring); NaN inputs count as not holding."""
     return {"key_contribution_falls": bool(key_change_ci_high < 0),
             "most_keytokens_stop_being_key": bool(disruption_ci_low > majority)}

@@ -2,7 +2,8 @@
 
 ``unlearn(model, tokenizer, forget_items, retain_items, method, params, budget, stop_at, seed)``
 trains in memory; ``unlearn_to_dir(base_model_dir, benchmark, method, ...)`` writes a cached,
-plain Hugging Face folder with a JSON record. ``METHODS`` maps names to classes; each class's
+plain Hugging Face folder with a JSON record. ``METHODS`` maps names to classes, one module per
+method in ``unpact.unlearn.methods`` (adding a method is adding a module there); each class's
 docstring gives its loss formula and source, its ``Params`` dataclass the typed defaults.
 
 Data conventions (each a documented choice):

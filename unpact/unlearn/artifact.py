@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, is_complete
-from unpact.data.benchmarks import DATA_FOLDER, available_benchmarks, benchmark_items, copy_benchmark_data
+from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, folder_hash, is_complete
+from unpact.data.benchmarks import available_benchmarks, benchmark_items, copy_benchmark_data
 from unpact.data.schema import QAItem, load_items
 from unpact.errors import UsageError
 from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json, read_jsonl
@@ -27,18 +27,6 @@ from unpact.unlearn.params import Budget, build_params
 
 RECORD_FILE = "unlearning.json"
 LOG_FILE = "unlearning-log.csv"
-
-
-def folder_hash(folder: str | os.PathLike[str]) -> str:
-    """SHA-256 over the relative paths and bytes of a model folder's files (its QA data excluded)."""
-    root = Path(folder)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and DATA_FOLDER not in p.relative_to(root).parts):
-        digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -74,7 +62,8 @@ def unlearn_to_dir(
     budget = budget or cls.default_budget
     forget = _items(base_model_dir, benchmark, "forget", forget_file)
     retain = _items(base_model_dir, benchmark, "retain", retain_file)
-    general = benchmark_items(base_model_dir, "general", "test") if "general" in available_benchmarks(base_model_dir) else []
+    has_general = "general" in available_benchmarks(base_model_dir)
+    general = benchmark_items(base_model_dir, "general", "test") if has_general else []
     config = {
         "base_model_hash": folder_hash(base_model_dir),
         "benchmark": benchmark,
@@ -117,7 +106,8 @@ def unlearn_to_dir(
         raise UsageError(f"{str(target)!r} exists and is not an unlearned model folder; refusing to overwrite it")
     with atomic_directory(target) as tmp:
         extra = build(tmp)
-        atomic_write_json(tmp / DONE_MARKER, {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": config, **extra})
+        atomic_write_json(tmp / DONE_MARKER,
+                          {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": config, **extra})
     return target
 
 
@@ -126,7 +116,9 @@ def read_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return artifact_record(folder)["record"]
 
 
-def _items(base: str | os.PathLike[str], benchmark: str, split: str, file: str | os.PathLike[str] | None) -> list[QAItem]:
+def _items(
+    base: str | os.PathLike[str], benchmark: str, split: str, file: str | os.PathLike[str] | None
+) -> list[QAItem]:
     return load_items(file) if file else benchmark_items(base, benchmark, split)
 
 

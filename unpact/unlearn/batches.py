@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from unpact.data.schema import QAItem
 from unpact.prompts import qa_prompt, qa_target
 from unpact.scoring import check_fits, encode_prompt, encode_target
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 IGNORE = -100
 
@@ -44,7 +47,7 @@ class Batch:
         return Batch(self.examples, self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
 
 
-def encode_pair(model: Any, tokenizer: Any, prompt: str, target: str) -> Example:
+def encode_pair(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str, target: str) -> Example:
     """Encode a (prompt, target) pair; the loss covers the target tokens."""
     p = encode_prompt(tokenizer, prompt)[0]
     t = encode_target(tokenizer, target)
@@ -52,12 +55,12 @@ def encode_pair(model: Any, tokenizer: Any, prompt: str, target: str) -> Example
     return Example(tuple(p + t), len(p), prompt, target)
 
 
-def encode_item(model: Any, tokenizer: Any, item: QAItem) -> Example:
+def encode_item(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, item: QAItem) -> Example:
     """A QA item in the shared template (multiple-choice items train on their gold option text)."""
     return encode_pair(model, tokenizer, qa_prompt(item.question), qa_target(item.answer))
 
 
-def encode_text(model: Any, tokenizer: Any, text: str) -> Example:
+def encode_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
     """A plain text; the loss covers every token after the tokenizer's leading special tokens."""
     ids, special = encode_prompt(tokenizer, text)
     start = next((i for i, s in enumerate(special) if not s), len(ids))

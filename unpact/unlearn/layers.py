@@ -9,17 +9,20 @@ blocks are the ``ModuleList`` whose length equals the number of layers in the co
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from unpact.errors import UsageError
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 MLP_NAME = re.compile(r"mlp|ffn|feed_forward", re.IGNORECASE)
 
 
-def layer_count(model: Any) -> int:
+def layer_count(model: PreTrainedModel) -> int:
     """Number of decoder blocks, from the model's config."""
     cfg = model.config
     cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
@@ -30,7 +33,7 @@ def layer_count(model: Any) -> int:
     raise UsageError(f"the model's config names no layer count (looked for {', '.join(LAYER_COUNT_KEYS)})")
 
 
-def decoder_layers(model: Any) -> tuple[str, nn.ModuleList]:
+def decoder_layers(model: PreTrainedModel) -> tuple[str, nn.ModuleList]:
     """``(qualified name, blocks)``: the ``ModuleList`` of ``layer_count(model)`` blocks (the outermost one)."""
     n = layer_count(model)
     for name, module in model.named_modules():
@@ -39,12 +42,12 @@ def decoder_layers(model: Any) -> tuple[str, nn.ModuleList]:
     raise UsageError(f"no list of {n} decoder blocks found in the model's module tree")
 
 
-def middle_layer(model: Any) -> int:
+def middle_layer(model: PreTrainedModel) -> int:
     """Index of the middle block, ``n // 2`` (0-based)."""
     return layer_count(model) // 2
 
 
-def mlp_output_projection(model: Any, index: int) -> str:
+def mlp_output_projection(model: PreTrainedModel, index: int) -> str:
     """Qualified module name of block ``index``'s MLP output projection."""
     prefix, blocks = decoder_layers(model)
     block = blocks[index]
@@ -58,8 +61,9 @@ def mlp_output_projection(model: Any, index: int) -> str:
     return f"{prefix}.{index}.{mlp[0]}.{weighted[-1]}"
 
 
-def default_rmu_modules(model: Any, layer: int, span: int = 3) -> list[str]:
-    """MLP output projections of block ``layer`` and the ``span - 1`` blocks before it (WMDP's RMU: layers 5,6,7 for layer 7)."""
+def default_rmu_modules(model: PreTrainedModel, layer: int, span: int = 3) -> list[str]:
+    """MLP output projections of block ``layer`` and the ``span - 1`` blocks before it (WMDP's RMU: layers 5,6,7
+    for layer 7)."""
     return [mlp_output_projection(model, i) for i in range(max(0, layer - span + 1), layer + 1)]
 
 
@@ -68,7 +72,7 @@ def modules_regex(module_names: list[str]) -> str:
     return r"^(" + "|".join(re.escape(n) for n in module_names) + r")\.(weight|bias)$"
 
 
-def select_trainable(model: Any, regex: str) -> list[str]:
+def select_trainable(model: PreTrainedModel, regex: str) -> list[str]:
     """Freeze every parameter whose name does not match ``regex``; return the trainable names."""
     try:
         pattern = re.compile(regex)

@@ -16,8 +16,8 @@ import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -30,7 +30,11 @@ from unpact.scoring import pad_id
 from unpact.unlearn.batches import BatchStream, encode_item, encode_text
 from unpact.unlearn.layers import select_trainable
 from unpact.unlearn.methods import Method, get_method
-from unpact.unlearn.params import Budget, build_params
+from unpact.unlearn.params import Budget, CommonParams, build_params
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 class TrainingDiverged(RuntimeError):
@@ -41,14 +45,28 @@ class TrainingDiverged(RuntimeError):
 class UnlearnResult:
     """The unlearned model (a plain, merged ``*ForCausalLM``), the per-step log and the run's record."""
 
-    model: Any
+    model: PreTrainedModel
     log: pd.DataFrame
     record: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class LogRow:
+    """One row of the per-step log (step 0: before training; NaN where nothing was measured)."""
+
+    step: int
+    epoch: int
+    loss: float = math.nan
+    forget_loss: float = math.nan
+    retain_loss: float = math.nan
+    grad_norm: float = math.nan
+    forget_accuracy: float = math.nan
+    retain_accuracy: float = math.nan
+
+
 def unlearn(
-    model: Any,
-    tokenizer: Any,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     forget_items: Sequence[QAItem],
     retain_items: Sequence[QAItem],
     method: str = "npo",
@@ -74,83 +92,15 @@ def unlearn(
     """
     cls = get_method(method)
     p = build_params(cls.Params, params, method)
-    budget = budget or cls.default_budget
-    _check_inputs(forget_items, retain_items, stop_at, forget_texts, method)
-    m = cls(p)
+    _check_inputs(forget_items, retain_items, stop_at, forget_texts, cls)
     started = time.perf_counter()
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-
-    ref = _frozen_copy(model) if cls.needs_reference else None
-    model.train()
-    retain_pool = list(retain_items) + (list(general_items or []) if p.retain_with_general else [])
-    forget_ex = [encode_item(model, tokenizer, it) for it in forget_items]
-    forget_ex += [encode_text(model, tokenizer, t) for t in forget_texts or []]
-    retain_ex = [encode_item(model, tokenizer, it) for it in retain_pool]
-    pad = pad_id(tokenizer)
-    forget_stream = BatchStream(forget_ex, p.batch_size, pad, generator)
-    retain_stream = BatchStream(retain_ex, p.retain_batch_size, pad, generator)
-    total = budget.total_steps(forget_stream.steps_per_epoch)
-
-    accelerator = _accelerator(device, bf16)
+    run = _Run.setup(model, tokenizer, cls(p), p, forget_items, retain_items, general_items, forget_texts, seed,
+                     budget or cls.default_budget, device, bf16)
     try:
-        regex = m.setup(model, ref, tokenizer, generator)
-        train_model = _trainable_model(model, regex, p.lora_r, p.lora_alpha)
-        optimizer = torch.optim.AdamW(
-            [q for q in train_model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay
-        )
-        train_model, optimizer = accelerator.prepare(train_model, optimizer)
-        if ref is not None:
-            ref = ref.to(accelerator.device) if accelerator.num_processes == 1 else accelerator.prepare_model(ref, evaluation_mode=True)
-        eval_forget = list(forget_items)[: p.eval_items]
-        eval_retain = list(retain_items)[: p.eval_items]
-
-        def evaluate(step_model: Any) -> tuple[float, float]:
-            view = _unlearned_view(accelerator.unwrap_model(step_model), m, ref)
-            view.eval()
-            f = _accuracy(view, tokenizer, eval_forget)
-            r = _accuracy(view, tokenizer, eval_retain)
-            step_model.train()
-            return f, r
-
-        rows: list[dict[str, Any]] = []
-        f_acc, r_acc = evaluate(train_model)
-        rows.append(_row(0, 0, math.nan, math.nan, math.nan, math.nan, f_acc, r_acc))
-        stop_reason = "budget"
-        step = 0
-        bar = tqdm(total=total, desc=f"unlearn {method}", disable=not progress, leave=False)
-        for step in range(1, total + 1):
-            forget = forget_stream.next().to(accelerator.device)
-            retain = retain_stream.next().to(accelerator.device)
-            with accelerator.autocast():
-                terms = m.loss(train_model, ref, forget, retain)
-            value = float(terms["loss"].detach())
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"method {method!r}: loss became {value} at step {step}; nothing was written "
-                    "(try a lower lr or max_grad_norm, or a shorter budget)"
-                )
-            accelerator.backward(terms["loss"])
-            grad_norm = accelerator.clip_grad_norm_(train_model.parameters(), p.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            f_acc = r_acc = math.nan
-            checked = step % p.eval_every == 0 or step == total
-            if checked:
-                f_acc, r_acc = evaluate(train_model)
-            rows.append(
-                _row(step, forget_stream.epoch, value, float(terms["forget_loss"]), float(terms["retain_loss"]),
-                     float(grad_norm), f_acc, r_acc)
-            )
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}", forget_acc="" if math.isnan(f_acc) else f"{f_acc:.2f}")
-            if checked and stop_at is not None and f_acc <= stop_at:
-                stop_reason = "target"
-                break
-        bar.close()
-        final = _export(accelerator.unwrap_model(train_model), m, ref, p.lora_r > 0)
+        rows, stop_reason = run.train(stop_at, progress)
+        final = _export(run.accelerator.unwrap_model(run.train_model), run.method, run.ref, p.lora_r > 0)
     finally:
-        m.teardown()
+        run.method.teardown()
     final.eval()
     for q in final.parameters():
         q.requires_grad_(False)
@@ -161,33 +111,139 @@ def unlearn(
     record = {
         "method": method,
         "params": asdict(p),
-        "budget": budget.to_dict(),
-        "budget_steps": total,
+        "budget": run.budget.to_dict(),
+        "budget_steps": run.total,
         "stop_at": stop_at,
         "eval_every": p.eval_every,
-        "steps": step,
+        "steps": rows[-1].step,
         "stop_reason": stop_reason,
         "seed": seed,
         "n_forget": len(forget_items),
         "n_forget_texts": len(forget_texts or []),
-        "n_retain": len(retain_pool),
+        "n_retain": run.n_retain,
         "metrics": metrics,
         "duration_s": round(time.perf_counter() - started, 3),
     }
-    return UnlearnResult(final, pd.DataFrame(rows), record)
+    return UnlearnResult(final, pd.DataFrame([asdict(r) for r in rows]), record)
 
 
-def _check_inputs(
-    forget: Sequence[QAItem], retain: Sequence[QAItem], stop_at: float | None, texts: Sequence[str] | None, method: str
-) -> None:
+@dataclass
+class _Run:
+    """One training run's state: built by ``setup``, advanced by ``step``, checked by ``evaluate``."""
+
+    method: Method[Any]
+    params: CommonParams
+    tokenizer: PreTrainedTokenizerBase
+    train_model: Any  # the model as prepared by accelerate (possibly LoRA-wrapped)
+    ref: PreTrainedModel | None
+    optimizer: torch.optim.Optimizer
+    accelerator: Accelerator
+    forget_stream: BatchStream
+    retain_stream: BatchStream
+    eval_forget: list[QAItem]
+    eval_retain: list[QAItem]
+    budget: Budget
+    total: int
+    n_retain: int
+
+    @classmethod
+    def setup(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, method: Method[Any], p: CommonParams,
+              forget_items: Sequence[QAItem], retain_items: Sequence[QAItem],
+              general_items: Sequence[QAItem] | None, forget_texts: Sequence[str] | None, seed: int,
+              budget: Budget, device: str | None, bf16: bool) -> _Run:
+        """Seed, encode the examples, build the batch streams, the reference copy, the optimizer and accelerate."""
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        ref = _frozen_copy(model) if method.needs_reference else None
+        model.train()
+        retain_pool = list(retain_items) + (list(general_items or []) if p.retain_with_general else [])
+        forget_ex = [encode_item(model, tokenizer, it) for it in forget_items]
+        forget_ex += [encode_text(model, tokenizer, t) for t in forget_texts or []]
+        retain_ex = [encode_item(model, tokenizer, it) for it in retain_pool]
+        pad = pad_id(tokenizer)
+        forget_stream = BatchStream(forget_ex, p.batch_size, pad, generator)
+        retain_stream = BatchStream(retain_ex, p.retain_batch_size, pad, generator)
+        total = budget.total_steps(forget_stream.steps_per_epoch)
+        accelerator = _accelerator(device, bf16)
+        try:
+            regex = method.setup(model, ref, tokenizer, generator)
+            train_model = _trainable_model(model, regex, p.lora_r, p.lora_alpha)
+            optimizer = torch.optim.AdamW(
+                [q for q in train_model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay
+            )
+            train_model, optimizer = accelerator.prepare(train_model, optimizer)
+            if ref is not None:
+                ref = (ref.to(accelerator.device) if accelerator.num_processes == 1
+                       else accelerator.prepare_model(ref, evaluation_mode=True))
+        except BaseException:
+            method.teardown()
+            raise
+        return cls(method, p, tokenizer, train_model, ref, optimizer, accelerator, forget_stream, retain_stream,
+                   list(forget_items)[: p.eval_items], list(retain_items)[: p.eval_items], budget, total,
+                   len(retain_pool))
+
+    def train(self, stop_at: float | None, progress: bool) -> tuple[list[LogRow], str]:
+        """Steps until the budget or the stop target; the log rows and the stop reason (``budget``/``target``)."""
+        f_acc, r_acc = self.evaluate()
+        rows = [LogRow(0, 0, forget_accuracy=f_acc, retain_accuracy=r_acc)]
+        bar = tqdm(total=self.total, desc=f"unlearn {self.method.name}", disable=not progress, leave=False)
+        try:
+            for step in range(1, self.total + 1):
+                row = self.step(step)
+                if step % self.params.eval_every == 0 or step == self.total:
+                    f_acc, r_acc = self.evaluate()
+                    row = replace(row, forget_accuracy=f_acc, retain_accuracy=r_acc)
+                rows.append(row)
+                bar.update(1)
+                shown = "" if math.isnan(row.forget_accuracy) else f"{row.forget_accuracy:.2f}"
+                bar.set_postfix(loss=f"{row.loss:.3f}", forget_acc=shown)
+                if stop_at is not None and row.forget_accuracy <= stop_at:  # NaN (not checked) compares False
+                    return rows, "target"
+        finally:
+            bar.close()
+        return rows, "budget"
+
+    def step(self, step: int) -> LogRow:
+        """One optimizer step on the next forget and retain batches."""
+        forget = self.forget_stream.next().to(self.accelerator.device)
+        retain = self.retain_stream.next().to(self.accelerator.device)
+        with self.accelerator.autocast():
+            terms = self.method.loss(self.train_model, self.ref, forget, retain)
+        value = float(terms["loss"].detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"method {self.method.name!r}: loss became {value} at step {step}; nothing was written "
+                "(try a lower lr or max_grad_norm, or a shorter budget)"
+            )
+        self.accelerator.backward(terms["loss"])
+        grad_norm = self.accelerator.clip_grad_norm_(self.train_model.parameters(), self.params.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return LogRow(step, self.forget_stream.epoch, value, float(terms["forget_loss"]), float(terms["retain_loss"]),
+                      float(grad_norm))
+
+    def evaluate(self) -> tuple[float, float]:
+        """Forget and retain accuracy on the first ``eval_items`` items of the model as it would be returned now."""
+        view = _unlearned_view(self.accelerator.unwrap_model(self.train_model), self.method, self.ref)
+        view.eval()
+        f = _accuracy(view, self.tokenizer, self.eval_forget)
+        r = _accuracy(view, self.tokenizer, self.eval_retain)
+        self.train_model.train()
+        return f, r
+
+
+def _check_inputs(forget: Sequence[QAItem], retain: Sequence[QAItem], stop_at: float | None,
+                  texts: Sequence[str] | None, method: type[Method[Any]]) -> None:
     if not forget:
         raise UsageError("no forget items: there is nothing to unlearn")
     if not retain:
         raise UsageError("no retain items: every method draws retain batches (for its term or its log)")
-    if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, (int, float)) or not 0 <= stop_at <= 1):
+    if stop_at is not None and (
+        isinstance(stop_at, bool) or not isinstance(stop_at, (int, float)) or not 0 <= stop_at <= 1
+    ):
         raise UsageError(f"stop_at is a forget accuracy between 0 and 1, got {stop_at!r}")
-    if texts and method == "idk_dpo":
-        raise UsageError("idk_dpo needs questions to answer with 'I don't know'; it cannot use plain forget texts")
+    if texts and not method.accepts_forget_texts:
+        raise UsageError(f"{method.name} trains on questions (see its docstring); it cannot use plain forget texts")
 
 
 def _wants_cpu(device: str | None) -> bool:
@@ -198,7 +254,7 @@ def _wants_cpu(device: str | None) -> bool:
     return device == "cpu"
 
 
-def _accelerator(device: str | None, bf16: bool) -> Any:
+def _accelerator(device: str | None, bf16: bool) -> Accelerator:
     """An ``Accelerator`` for this run. In a single process (no ``accelerate launch``) accelerate's
     process-wide state is cleared first, so that runs with different device/precision settings can
     follow each other in one session (accelerate otherwise refuses a changed setting)."""
@@ -212,7 +268,7 @@ def _accelerator(device: str | None, bf16: bool) -> Any:
     return Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
 
 
-def _frozen_copy(model: Any) -> Any:
+def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
     ref = copy.deepcopy(model).eval()
     for q in ref.parameters():
         q.requires_grad_(False)
@@ -235,10 +291,12 @@ def _trainable_model(model: Any, regex: str | None, lora_r: int, lora_alpha: flo
     else:
         names = select_trainable(model, regex)
         targets = sorted({n.rsplit(".", 1)[0] for n in names})
-    return get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=lora_alpha, target_modules=targets, lora_dropout=0.0))
+    # peft annotates lora_alpha as int; a float works (the adapter scale is lora_alpha / r).
+    config = LoraConfig(r=lora_r, lora_alpha=lora_alpha, target_modules=targets, lora_dropout=0.0)  # type: ignore[arg-type]
+    return get_peft_model(model, config)
 
 
-def _export(model: Any, method: Method, ref: Any | None, lora: bool) -> Any:
+def _export(model: Any, method: Method[Any], ref: PreTrainedModel | None, lora: bool) -> PreTrainedModel:
     """The plain unlearned model: LoRA adapters merged, then the method's weight transform applied."""
     if lora:
         model = model.merge_and_unload()
@@ -246,7 +304,7 @@ def _export(model: Any, method: Method, ref: Any | None, lora: bool) -> Any:
     return model
 
 
-def _unlearned_view(model: Any, method: Method, ref: Any | None) -> Any:
+def _unlearned_view(model: Any, method: Method[Any], ref: PreTrainedModel | None) -> PreTrainedModel:
     """What would be returned if training stopped now (a transformed copy only for weight-transforming methods)."""
     if not method.transforms_weights:
         return model
@@ -254,12 +312,7 @@ def _unlearned_view(model: Any, method: Method, ref: Any | None) -> Any:
     return _export(copy.deepcopy(model), method, ref, lora)
 
 
-def _accuracy(model: Any, tokenizer: Any, items: Sequence[QAItem]) -> float:
+def _accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[QAItem]) -> float:
     if not items:
         return math.nan
     return float(accuracy_summary(evaluate_items(model, tokenizer, list(items), with_probabilities=False))["accuracy"])
-
-
-def _row(step: int, epoch: int, loss: float, f_loss: float, r_loss: float, grad: float, f_acc: float, r_acc: float) -> dict[str, Any]:
-    return {"step": step, "epoch": epoch, "loss": loss, "forget_loss": f_loss, "retain_loss": r_loss,
-            "grad_norm": grad, "forget_accuracy": f_acc, "retain_accuracy": r_acc}

@@ -1,24 +1,23 @@
 """The loss terms of the unlearning methods, each a formula on teacher-forced answer log-probabilities.
 
-Notation (as in ``shared/reference/paper.md``): for an example (x, y) with answer tokens
+Notation (as in the method docstrings of ``unpact.unlearn.methods``): for an example (x, y) with answer tokens
 y_1..y_T, ``log p(y|x) = sum_k log p(y_k | x, y_<k)`` is the *sequence* log-probability (a sum of
 log-softmax values, never raw logits); ``p_ref`` is the frozen model before unlearning.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from unpact.unlearn.batches import IGNORE, Batch
 
 
-def _logits(model: Any, batch: Batch) -> torch.Tensor:
+def _logits(model: nn.Module, batch: Batch) -> torch.Tensor:
     return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits.float()
 
 
-def token_logprobs(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """``(log p(y_k | x, y_<k), mask)`` at every position, shape ``[B, L-1]``; mask marks answer tokens."""
     logp = torch.log_softmax(_logits(model, batch)[:, :-1], dim=-1)
     labels = batch.labels[:, 1:]
@@ -27,20 +26,20 @@ def token_logprobs(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor
     return picked * mask, mask
 
 
-def sequence_logprobs(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_logprobs(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """``(log p(y|x), T)`` per example: the summed answer-token log-probabilities and the answer length."""
     lp, mask = token_logprobs(model, batch)
     return lp.sum(-1), mask.sum(-1)
 
 
-def nll(model: Any, batch: Batch) -> torch.Tensor:
+def nll(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Mean negative log-likelihood per answer token over the batch: ``-sum log p(y_k|.) / sum T``
     (the Hugging Face causal-LM loss with prompt tokens ignored)."""
     lp, mask = token_logprobs(model, batch)
     return -lp.sum() / mask.sum().clamp(min=1)
 
 
-def kl_to_reference(model: Any, ref: Any, batch: Batch) -> torch.Tensor:
+def kl_to_reference(model: nn.Module, ref: nn.Module, batch: Batch) -> torch.Tensor:
     """``KL(p_ref || p_theta)`` of the next-token distributions, averaged over answer-token positions:
     ``mean_k sum_v p_ref(v|.) * (log p_ref(v|.) - log p_theta(v|.))`` (the KL retain term of
     open-unlearning / TOFU's ``KL`` regulariser)."""
@@ -53,8 +52,8 @@ def kl_to_reference(model: Any, ref: Any, batch: Batch) -> torch.Tensor:
 
 
 def npo_loss(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
-    """NPO (Zhang et al. 2024, arXiv:2404.05868, eq. 3): ``-(2/beta) * mean log sigmoid(-beta * (log p_theta(y|x) - log p_ref(y|x)))``
-    on sequence log-probabilities."""
+    """NPO (Zhang et al. 2024, arXiv:2404.05868, eq. 3):
+    ``-(2/beta) * mean log sigmoid(-beta * (log p_theta(y|x) - log p_ref(y|x)))`` on sequence log-probabilities."""
     return -(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref)).mean()
 
 

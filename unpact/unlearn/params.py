@@ -21,6 +21,9 @@ from unpact.errors import UsageError
 
 P = TypeVar("P", bound="CommonParams")
 
+RENAMED = {"alpha": "retain_weight (task_vector: scale)", "gamma": "forget_weight"}
+"""Parameter names of earlier versions, named in the error that rejects them."""
+
 
 def param(default: Any, why: str) -> Any:
     """A dataclass field with its default and the one-line justification of that default."""
@@ -37,7 +40,9 @@ class Budget:
     def __post_init__(self) -> None:
         if (self.steps is None) == (self.epochs is None):
             raise UsageError("a budget needs exactly one of steps or epochs")
-        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
+        if self.steps is not None and (
+            isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1
+        ):
             raise UsageError(f"budget steps must be a positive integer, got {self.steps!r}")
         if self.epochs is not None and (
             isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, float)) or not self.epochs > 0
@@ -58,14 +63,20 @@ class Budget:
 class CommonParams:
     """Settings every method shares (the training loop's knobs)."""
 
-    lr: float = param(1e-3, "constant AdamW step size; a ~1-4M-parameter organism trained at 2e-3 moves at 1e-3 within tens of steps")
+    lr: float = param(1e-3, "constant AdamW step size; a ~1-4M-parameter organism trained at 2e-3 moves at 1e-3 "
+                            "within tens of steps")
     batch_size: int = param(16, "forget examples per step; small sets (tens of items) give a few steps per epoch")
-    retain_batch_size: int = param(16, "retain examples per step, same size as the forget batch (reference implementations pair them 1:1)")
-    max_grad_norm: float = param(1.0, "gradient clipping as in the HF Trainer default; keeps ascent methods from one-step blow-ups")
+    retain_batch_size: int = param(16, "retain examples per step, same size as the forget batch "
+                                       "(reference implementations pair them 1:1)")
+    max_grad_norm: float = param(1.0, "gradient clipping as in the HF Trainer default; "
+                                      "keeps ascent methods from one-step blow-ups")
     weight_decay: float = param(0.0, "no decay: unlearning runs are short and decay would also move retain knowledge")
-    eval_every: int = param(10, "forget/retain accuracy (and the stop target) checked every 10 steps: cheap on the organism")
-    eval_items: int = param(64, "items of each of forget/retain scored at every check (the first N); final metrics use all")
-    retain_with_general: bool = param(False, "retain batches use the retain QA only; True adds the general items to them")
+    eval_every: int = param(10, "forget/retain accuracy (and the stop target) checked every 10 steps: "
+                                "cheap on the organism")
+    eval_items: int = param(64, "items of each of forget/retain scored at every check (the first N); "
+                                "final metrics use all")
+    retain_with_general: bool = param(False, "retain batches use the retain QA only; "
+                                             "True adds the general items to them")
     lora_r: int = param(0, "0 = full fine-tuning; r > 0 trains LoRA adapters of rank r, merged before saving")
     lora_alpha: float = param(16.0, "LoRA scaling numerator (peft default 8-32); only used when lora_r > 0")
 
@@ -105,13 +116,15 @@ def build_params(cls: type[P], values: Mapping[str, Any] | None, method: str) ->
     unknown = sorted(set(values) - set(fields_))
     if unknown:
         valid = ", ".join(f"{n} ({type_name(h)})" for n, h in fields_.items())
-        raise UsageError(f"unknown parameter(s) {unknown} for method {method!r}; valid parameters: {valid}")
+        renamed = "".join(f" ({n} is now {RENAMED[n]})" for n in unknown if n in RENAMED)
+        raise UsageError(f"unknown parameter(s) {unknown} for method {method!r}{renamed}; valid parameters: {valid}")
     checked = {name: _check_value(method, name, value, fields_[name]) for name, value in values.items()}
     return cls(**checked)
 
 
 def parse_assignments(cls: type[CommonParams], assignments: Sequence[str], method: str) -> dict[str, Any]:
-    """Typed values from CLI ``key=value`` strings (lists: JSON ``["a","b"]`` or ``a|b``; ``none`` for an empty optional)."""
+    """Typed values from CLI ``key=value`` strings (lists: JSON ``["a","b"]`` or ``a|b``; ``none`` for an empty
+    optional)."""
     fields_ = {name: hint for name, hint, _, _ in param_fields(cls)}
     out: dict[str, Any] = {}
     for text in assignments:
@@ -130,7 +143,8 @@ def _is_optional(hint: Any) -> bool:
 
 
 def _wrong(method: str, name: str, value: Any, hint: Any) -> UsageError:
-    return UsageError(f"parameter {name!r} of method {method!r} must be {type_name(hint)}, got {value!r} ({type(value).__name__})")
+    return UsageError(f"parameter {name!r} of method {method!r} must be {type_name(hint)}, "
+                      f"got {value!r} ({type(value).__name__})")
 
 
 def _check_value(method: str, name: str, value: Any, hint: Any) -> Any:
@@ -175,7 +189,8 @@ def _parse_text(method: str, name: str, raw: str, hint: Any) -> Any:
         elif hint is float:
             value = float(raw)
         elif typing.get_origin(hint) is tuple:
-            value = json.loads(raw) if raw.startswith("[") else [part.strip() for part in raw.split("|") if part.strip()]
+            value = (json.loads(raw) if raw.startswith("[")
+                     else [part.strip() for part in raw.split("|") if part.strip()])
         else:
             value = raw
     except (ValueError, json.JSONDecodeError):
