@@ -192,7 +192,8 @@ def main() -> None:
                           "seconds": round(t_captum, 2), "times_physical_floor": round(t_captum * len(prompts) / m / floor, 1)}],
                         f"Speed ratio {native_rate / captum_rate:.1f}x (target >= 20x); max |native - captum| = {diff:.2g}; "
                         f"{len(prompts)} prompts, {torch.get_num_threads()} CPU threads; floor = FLOPs of n+1 forward passes "
-                        f"at {peak:.3g} TFLOP/s ({source}).")
+                        f"at {peak:.3g} TFLOP/s ({source}).",
+                        code=("benchmarks/attribution.py", "unpact/attribution"))
 
 if __name__ == "__main__":
     main()

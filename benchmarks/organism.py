@@ -73,7 +73,8 @@ def main() -> None:
 
         write_benchmark(args.json, f"Organism training ({args.profile} profile), from an empty cache",
                         "python benchmarks/organism.py " + " ".join(sys.argv[1:]), times,
-                        "Target: <= 300 s per architecture on this 2-core machine; load average = other jobs on the CPU.")
+                        "Target: <= 300 s per architecture on this 2-core machine; load average = other jobs on the CPU.",
+                        code=("benchmarks/organism.py", "unpact/organism.py"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ import yaml
 from bookbuild import REPO, book_cache, built_book
 from unpact.book.build import broken_internal_links
 from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown, write_missing_notebook_stubs
+from unpact.book.provenance import benchmark_status, code_digest, measurement_record, stale_benchmarks
+from unpact.book.sphinx_docstrings import docutils_problems, escape_bars, readable_lines
+from unpact.book.sphinx_sources import notebook_source_url
 from unpact.errors import UsageError
 
 FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")
@@ -61,11 +64,66 @@ def test_performance_page_shows_each_benchmark_with_its_machine(tmp_path: Path) 
     assert "No benchmark results yet" in performance_markdown(tmp_path / "none")
 
 
-def test_api_page_lists_public_functions_with_signatures() -> None:
+def _benchmark_repo(tmp_path: Path) -> Path:
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "b.py").write_text("print(1)\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text("x = 1\n")
+    return tmp_path
+
+
+def test_benchmark_record_detects_a_code_change(tmp_path: Path) -> None:
+    repo = _benchmark_repo(tmp_path)
+    record = measurement_record(["benchmarks/b.py", "pkg"], root=repo)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["measured_utc"])
+    assert record["commit"] is None   # not a git checkout
+    assert record["code"] == {"paths": ["benchmarks/b.py", "pkg"], "digest": code_digest(repo, ["pkg", "benchmarks/b.py"])}
+    data = {"title": "B", "command": "python benchmarks/b.py", **record}
+    assert benchmark_status(data, repo) == "current"
+    folder = repo / "results"
+    folder.mkdir()
+    (folder / "b.json").write_text(json.dumps(data))
+    (folder / "old.json").write_text(json.dumps({"title": "Old", "rows": []}))   # measured before commit tracking
+    assert stale_benchmarks(folder, repo) == []
+    (repo / "pkg" / "m.py").write_text("x = 2\n")
+    assert benchmark_status(data, repo) == "stale"
+    [message] = stale_benchmarks(folder, repo)
+    assert message.startswith("b.json is older than the code that made it") and "rerun: python benchmarks/b.py" in message
+    assert benchmark_status({"title": "Old"}, repo) == "untracked"
+
+
+def test_performance_page_states_commit_and_date_or_untracked(tmp_path: Path) -> None:
+    record = measurement_record(["benchmarks/book.py"])
+    (tmp_path / "new.json").write_text(json.dumps({"title": "New", "rows": [{"a": 1}], **record}))
+    (tmp_path / "old.json").write_text(json.dumps({"title": "Old", "rows": [{"a": 1}]}))
+    text = performance_markdown(tmp_path)
+    assert f"Measured at commit `{record['commit'][:12]}" in text and record["measured_utc"][:10] in text
+    assert "unchanged since" in text
+    assert "**Measured before commit tracking**" in text
+    assert record["code"]["digest"] not in text   # the record is shown as a sentence, not dumped as a table
+
+
+def test_plain_text_docstrings_become_valid_restructuredtext() -> None:
+    assert escape_bars("recall = |key & gold| / |gold|, ``a|b``") == r"recall = \|key & gold\| / \|gold\|, ``a|b``"
+    assert escape_bars("| a | b |") == "| a | b |"
+    doc = ["Rates:", "- ``wilson``: the interval", "      centre = p / n,", "  which covers.", "Then |x| text."]
+    fixed = readable_lines(doc)
+    assert fixed[0] == "Rates:" and fixed[1] == "" and docutils_problems("\n".join(fixed)) == []
+    broken = ["Table:", "", "=== ===", "a   b", "=== ===", "toolong  x", "=== ==="]
+    assert readable_lines(broken)[:2] == ["::", ""] and readable_lines(broken)[2] == "    Table:"
+
+
+def test_notebook_source_button_points_at_the_text_notebook() -> None:
+    url = "https://github.com/o/r/blob/main/book/executed/01_keyword_focus.ipynb?plain=1"
+    assert notebook_source_url(url, "book/executed/01_keyword_focus") == "https://github.com/o/r/blob/main/notebooks/01_keyword_focus.md?plain=1"
+    assert notebook_source_url("https://x/blob/main/book/method.md", "book/method") == "https://x/blob/main/book/method.md"
+
+
+def test_api_page_has_one_autodoc_section_per_public_module() -> None:
     text = api_markdown(REPO / "unpact")
-    assert "## `unpact.io`" in text
-    assert "atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path" in text
-    assert "_json_default" not in text and "unpact.commands" not in text
+    assert "## `unpact.io`\n\n```{eval-rst}\n.. automodule:: unpact.io\n```" in text
+    assert "automodule:: unpact.book.pages" in text
+    assert "unpact.commands" not in text and "unpact.cli" not in text
 
 
 def test_missing_executed_notebooks_get_a_stub_page(tmp_path: Path) -> None:

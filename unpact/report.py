@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +84,14 @@ def machine_description() -> str:
 
 
 def write_benchmark(path: str | os.PathLike[str], title: str, command: str, rows: list[dict[str, Any]],
-                    notes: str = "") -> Path:
+                    notes: str = "", code: Sequence[str] = ()) -> Path:
     """Write a benchmark result for the book's Performance page (schema of ``unpact.book.pages``):
-    ``{"title", "machine", "command", "rows", "notes"}``, the machine and date filled in here."""
-    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    ``{"title", "machine", "command", "rows", "notes"}`` plus the measurement record of
+    :func:`unpact.book.provenance.measurement_record` (git commit, UTC time, digest of ``code``: the
+    benchmark script and the package parts it measures, paths relative to the repository root),
+    from which the book build warns when the result is older than its code."""
+    from unpact.book.provenance import measurement_record
+
     return atomic_write_json(path, {"title": title, "machine": machine_description(), "command": command,
-                                    "rows": [_finite(dict(r)) for r in rows], "notes": f"{notes} Measured on {stamp}.".strip()})
+                                    "rows": [_finite(dict(r)) for r in rows], "notes": notes,
+                                    **measurement_record(code)})

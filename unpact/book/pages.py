@@ -17,17 +17,18 @@ with MyST ``{include}``:
 - ``parameters.md``: every notebook's parameters (name, default, comment) read from its ``parameters`` cell.
 - ``profiles.md``: the built-in profiles, verbatim.
 - ``performance.md``: one table per benchmark result ``results/benchmarks/*.json``, each of the form
-  ``{"title": str, "machine": str, "command": str, "rows": [{column: value, ...}], "notes": str}``
-  (``notes`` optional; other keys are shown as a key/value table).
-- ``api.md``: the public functions and classes of every ``unpact`` module with their signatures and
-  docstrings, read from the source with ``ast`` (nothing is imported or executed).
+  ``{"title": str, "machine": str, "command": str, "rows": [{column: value, ...}], "notes": str,
+  "commit": str, "measured_utc": str, "code": {"paths": [...], "digest": str}}`` (written by
+  :func:`unpact.report.write_benchmark`; ``notes`` optional; files without ``commit``/``code``
+  were measured before commit tracking and say so; other keys are shown as a key/value table).
+- ``api.md``: one ``automodule`` section per public ``unpact`` module (Sphinx autodoc imports the
+  package and renders the docstrings, so the general index lists every documented object).
 
 Notebooks of the table of contents that were not executed get a stub page saying how to run them
 (``book/executed/NAME.ipynb``), so ``unpact book --only ...`` still builds a whole book.
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import unpact
 from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_parameters
 from unpact.book.profiles import builtin_profiles
+from unpact.book.provenance import benchmark_status
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
 from unpact.errors import UsageError
 from unpact.io import atomic_write_text
@@ -43,6 +45,7 @@ from unpact.io import atomic_write_text
 GENERATED_DIR = Path("book") / "_generated"
 BENCHMARKS_DIR = RESULTS_DIR / "benchmarks"
 VERDICTS = ("reproduced", "partly", "not reproduced")
+BENCHMARK_META = ("title", "machine", "command", "commit", "measured_utc", "code")
 HEADLINE_KEYS = ("name", "value", "ci_low", "ci_high", "n")
 FINDING_TITLES = {
     "01_keyword_focus": "1. Keyword focus is disrupted",
@@ -129,7 +132,7 @@ def profiles_markdown() -> str:
 
 
 def performance_markdown(folder: Path) -> str:
-    """One table per benchmark result file in ``folder`` (machine and command named)."""
+    """One table per benchmark result file in ``folder``: machine, command, commit and date it was measured at."""
     files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
     if not files:
         return f"No benchmark results yet (expected `{BENCHMARKS_DIR.as_posix()}/*.json`).\n"
@@ -140,40 +143,49 @@ def performance_markdown(folder: Path) -> str:
         except ValueError as exc:
             raise UsageError(f"{path}: not valid JSON ({exc})") from exc
         title = data.get("title", path.stem)
-        head = [f"## {title}", "", f"Machine: {data.get('machine', 'not recorded')}. "
-                f"Command: `{data.get('command', 'not recorded')}`. File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.", ""]
+        where = (f"Machine: {data.get('machine', 'not recorded')}. Command: `{data.get('command', 'not recorded')}`. "
+                 f"File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.")
+        head = [f"## {title}", "", measured_line(data), "", where, ""]
         rows = data.get("rows")
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
             table = _table(rows)
         else:
-            table = _table([{"key": k, "value": v} for k, v in data.items() if k not in ("title", "machine", "command", "notes")])
-        notes = [f"", f"{data['notes']}"] if data.get("notes") else []
+            shown = {k: v for k, v in data.items() if k not in (*BENCHMARK_META, "notes")}
+            table = _table([{"key": k, "value": v} for k, v in shown.items()])
+        notes = ["", str(data["notes"])] if data.get("notes") else []
         parts.append("\n".join(head + table + notes + [""]))
     return "\n".join(parts)
 
 
+def measured_line(data: dict[str, Any]) -> str:
+    """``Measured at commit `abc1234` on 2026-12-02 05:30 UTC.`` plus whether the code changed since (see provenance)."""
+    status = benchmark_status(data)
+    if status == "untracked":
+        return "**Measured before commit tracking** (no commit or code digest recorded; the date, if any, is in the notes)."
+    commit = data.get("commit")
+    when = str(data.get("measured_utc", "")).replace("T", " ").replace("Z", " UTC")
+    text = f"Measured at commit `{commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''}`" if commit else "Measured"
+    text += f" on {when}." if when else "."
+    return text + {"current": " The code that made it is unchanged since.",
+                   "stale": " **Stale**: the code that made it has changed since; rerun the command below.",
+                   "unknown": " (The code that made it is not in this checkout, so staleness is not checked.)"}[status]
+
+
+def api_modules(package_dir: Path) -> list[str]:
+    """The documented modules of the package: every public module except the command-line wrappers, sorted."""
+    package_dir = Path(package_dir)
+    modules = []
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        if any(p.startswith("_") and p != "__init__" for p in parts) or "commands" in parts or parts[-1] == "cli":
+            continue
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
 def api_markdown(package_dir: Path) -> str:
-    """Reference of the public API, module by module, from the source (signatures and docstrings)."""
-    parts = []
-    for path in sorted(Path(package_dir).rglob("*.py")):
-        rel = path.relative_to(Path(package_dir).parent).with_suffix("")
-        parts_ = rel.parts
-        if any(p.startswith("_") and p != "__init__" for p in parts_) or "commands" in parts_ or parts_[-1] == "cli":
-            continue
-        module = ".".join(parts_[:-1] if parts_[-1] == "__init__" else parts_)
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        entries = _public_entries(tree)
-        doc = ast.get_docstring(tree)
-        if not entries and not doc:
-            continue
-        parts.append(f"## `{module}`\n")
-        if doc:
-            parts.append(_text_block(doc))
-        for signature, docstring in entries:
-            parts.append(f"````python\n{signature}\n````\n")
-            if docstring:
-                parts.append(_text_block(docstring))
-    return "\n".join(parts)
+    """Reference of the public API, one section per module, rendered by Sphinx autodoc (napoleon for the docstrings)."""
+    return "\n".join(f"## `{module}`\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n" for module in api_modules(package_dir))
 
 
 def write_missing_notebook_stubs(root: Path) -> list[Path]:
@@ -193,45 +205,6 @@ def write_missing_notebook_stubs(root: Path) -> list[Path]:
         atomic_write_text(target, nbformat.writes(stub))
         written.append(target)
     return written
-
-
-def _public_entries(tree: ast.Module) -> list[tuple[str, str | None]]:
-    """(signature, docstring) of the module's public top-level functions and classes (and their public methods)."""
-    exported = _dunder_all(tree)
-    entries: list[tuple[str, str | None]] = []
-    for node in tree.body:
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if node.name.startswith("_") or (exported is not None and node.name not in exported):
-            continue
-        if isinstance(node, ast.ClassDef):
-            bases = ", ".join(ast.unparse(b) for b in node.bases)
-            entries.append((f"class {node.name}({bases})" if bases else f"class {node.name}", ast.get_docstring(node)))
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not item.name.startswith("_"):
-                    entries.append((f"{node.name}.{_signature(item)}", ast.get_docstring(item)))
-        else:
-            entries.append((_signature(node), ast.get_docstring(node)))
-    return entries
-
-
-def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"{node.name}({ast.unparse(node.args)}){returns}"
-
-
-def _dunder_all(tree: ast.Module) -> set[str] | None:
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            try:
-                return set(ast.literal_eval(node.value))
-            except ValueError:
-                return None
-    return None
-
-
-def _text_block(text: str) -> str:
-    return f"````text\n{text.rstrip()}\n````\n"
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
