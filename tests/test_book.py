@@ -15,10 +15,20 @@ import yaml
 
 from bookbuild import REPO, book_cache, built_book
 from unpact.book.build import broken_internal_links
-from unpact.book.pages import api_markdown, performance_markdown, read_summary, status_markdown, write_missing_notebook_stubs
+from unpact.book.pages import (
+    FINDING_TITLES,
+    api_markdown,
+    finding_summaries,
+    findings_markdown,
+    performance_markdown,
+    read_summary,
+    status_markdown,
+    write_missing_notebook_stubs,
+)
 from unpact.book.provenance import benchmark_status, code_digest, measurement_record, stale_benchmarks
 from unpact.book.sphinx_docstrings import docutils_problems, escape_bars, readable_lines
 from unpact.book.sphinx_sources import notebook_source_url
+from unpact.book.verdict import PAGE_DPI, PAGE_WIDTH_IN, sig2, verdict_figure
 from unpact.errors import UsageError
 
 FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")
@@ -38,12 +48,43 @@ def test_status_table_reads_summaries_and_marks_missing_ones(tmp_path: Path) -> 
     rows = [line for line in text.splitlines() if line.startswith("| {doc}")]
     assert len(rows) == 3
     assert "not run yet" in rows[0] and "not run yet" in rows[2]
-    assert "**partly**" in rows[1] and "0.421 [0.35, 0.5]" in rows[1] and "| 120 |" in rows[1]
-    assert "recovery rate (higher = more knowledge left)" in rows[1]
+    assert "**partly**" in rows[1] and "recovery rate: 0.42 [0.35, 0.50]" in rows[1] and rows[1].endswith("| 120 |")
+    assert "Rule conditions" not in text   # no summary records its conditions: no empty column
+    found = findings_markdown(tmp_path, "p")
+    assert "**Partly** on the organism: recovery rate = 0.42 [0.35, 0.50], n = 120 (higher = more knowledge left)." in found
+
+
+def test_status_table_shows_conditions_control_and_independent_questions(tmp_path: Path) -> None:
+    folder = tmp_path / "results" / "p" / "02_recovery_by_emphasis"
+    folder.mkdir(parents=True)
+    summary = {**_summary("not reproduced"), "n_questions": 72, "n_pairs": 1440,
+               "control": {"name": "random non-key tokens", "value": 0.41, "ci_low": 0.00151, "ci_high": 0.437},
+               "conditions": [{"name": "key recovery CI low > 0", "met": True, "value": 0.35},
+                              {"name": "key > control (McNemar p < 0.05)", "met": False, "value": 0.81}]}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    row = next(line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line)
+    assert "✓ met: key recovery CI low > 0 (0.35); ✗ not met: key > control (McNemar p < 0.05) (0.81)" in row
+    assert row.endswith("| 72 questions (1,440 pairs) |")
+    assert "control (random non-key tokens) = 0.41 [0.0015, 0.44]" in findings_markdown(tmp_path, "p")
+    figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
+    width, _ = _png_size(figure)
+    assert width == round(PAGE_WIDTH_IN * PAGE_DPI) and PAGE_WIDTH_IN <= 7.5 and 100 <= PAGE_DPI <= 150   # page fit
+
+
+def test_two_significant_figures() -> None:
+    assert [sig2(v) for v in (0.9375, 1.0, 0.00753, -0.0103, 123.4, 0, None, float("nan"))] == \
+        ["0.94", "1.0", "0.0075", "-0.010", "120", "0", "n/a", "n/a"]
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[16:24]
+    return int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
 
 
 @pytest.mark.parametrize("change, drop, message", [({"verdict": "yes"}, None, "verdict must be one of"),
                                                    ({"headline": {"value": 1}}, None, "headline.name"),
+                                                   ({"conditions": [{"name": "a", "met": "yes"}]}, None, "conditions must"),
+                                                   ({"control": {"value": 1}}, None, "control must"),
                                                    ({}, "finding", "finding")])
 def test_malformed_summary_is_an_error_naming_the_file(tmp_path: Path, change: dict, drop: str | None, message: str) -> None:
     data = {**_summary(), **change}

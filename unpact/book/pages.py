@@ -3,15 +3,23 @@
 Everything goes to ``book/_generated/`` (git-ignored) and is pulled into the hand-written pages
 with MyST ``{include}``:
 
-- ``status.md``: the status table of the introduction, read from each finding notebook's
-  ``results/<profile>/<notebook>/summary.json``. The schema a finding notebook writes::
+- ``status.md``, ``findings.md`` and ``verdict.png``: the introduction's status table, its "what
+  we found" list and its verdict figure (:mod:`unpact.book.verdict`), read from each finding
+  notebook's ``results/<profile>/<notebook>/summary.json``. The schema a finding notebook writes::
 
       {"finding": "Keyword focus is disrupted",          # one line, the paper's claim
        "verdict": "reproduced" | "partly" | "not reproduced",
        "headline": {"name": "KeyToken contribution drop, forget items (GA)",
                     "value": 0.41, "ci_low": 0.35, "ci_high": 0.47, "n": 120,
-                    "direction": "higher = focus more disrupted"},   # direction optional
-       "detail": "one sentence: what was measured and on what"}          # optional
+                    "direction": "higher = focus more disrupted",    # optional
+                    "threshold": 0.5},                    # optional: the rule's line in the figure
+       "control": {"name": "random non-key tokens",      # optional: drawn beside the headline
+                   "value": 0.1, "ci_low": 0.05, "ci_high": 0.2},
+       "conditions": [{"name": "CI low > 0.5", "met": true, "value": 0.84}],   # optional: the rule's
+                                                         # conditions, shown as met / not met
+       "n_questions": 72, "n_pairs": 1440,               # optional: independent questions, pairs
+       "detail": "one sentence: what was measured and on what",          # optional
+       "rule": "the verdict rule in words"}                              # optional
 
   A missing summary shows as "not run yet"; a malformed one is an error naming the file.
 - ``parameters.md``: every notebook's parameters (name, default, comment) read from its ``parameters`` cell.
@@ -39,6 +47,7 @@ from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_paramet
 from unpact.book.profiles import builtin_profiles
 from unpact.book.provenance import benchmark_status
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
+from unpact.book.verdict import conditions_text, found_sentence, sample_size, value_ci, verdict_figure
 from unpact.errors import UsageError
 from unpact.io import atomic_write_text
 
@@ -48,9 +57,9 @@ VERDICTS = ("reproduced", "partly", "not reproduced")
 BENCHMARK_META = ("title", "machine", "command", "commit", "measured_utc", "code")
 HEADLINE_KEYS = ("name", "value", "ci_low", "ci_high", "n")
 FINDING_TITLES = {
-    "01_keyword_focus": "1. Keyword focus is disrupted",
-    "02_recovery_by_emphasis": "2. Recovery without weight change",
-    "03_indiscriminate_penalization": "3. Indiscriminate penalization",
+    "01_keyword_focus": "1. Keyword focus after unlearning",
+    "02_recovery_by_emphasis": "2. Recovery by emphasis",
+    "03_indiscriminate_penalization": "3. Penalty on non-key tokens",
 }
 
 
@@ -60,13 +69,15 @@ def generate_pages(root: Path, profile_name: str) -> list[Path]:
     out = root / GENERATED_DIR
     pages = {
         "status.md": status_markdown(root, profile_name),
+        "findings.md": findings_markdown(root, profile_name),
         "parameters.md": parameters_markdown(root),
         "profiles.md": profiles_markdown(),
         "performance.md": performance_markdown(root / BENCHMARKS_DIR),
         "api.md": api_markdown(Path(unpact.__file__).parent),
     }
     written = [atomic_write_text(out / name, text) for name, text in pages.items()]
-    return written + write_missing_notebook_stubs(root)
+    figure = verdict_figure(finding_summaries(root, profile_name), FINDING_TITLES, out / "verdict.png")
+    return [*written, figure, *write_missing_notebook_stubs(root)]
 
 
 def read_summary(path: Path) -> dict[str, Any]:
@@ -83,27 +94,58 @@ def read_summary(path: Path) -> dict[str, Any]:
         problems += [f"headline.{k}" for k in HEADLINE_KEYS if k not in headline]
     if summary.get("verdict") not in VERDICTS:
         problems.append(f"verdict must be one of {', '.join(VERDICTS)}")
+    conditions = summary.get("conditions", [])
+    if not isinstance(conditions, list) or not all(isinstance(c, dict) and "name" in c and isinstance(c.get("met"), bool)
+                                                   for c in conditions):
+        problems.append("conditions must be a list of {name, met: true/false, value?}")
+    control = summary.get("control")
+    if control is not None and not (isinstance(control, dict) and all(k in control for k in ("value", "ci_low", "ci_high"))):
+        problems.append("control must be a mapping with value, ci_low, ci_high")
     if problems:
         raise UsageError(f"{path}: malformed summary ({'; '.join(problems)})")
     return summary
 
 
+def finding_summaries(root: Path, profile_name: str) -> dict[str, dict[str, Any] | None]:
+    """Each finding notebook's checked ``summary.json`` (``None`` when it has not run)."""
+    paths = {nb: Path(root) / results_dir(profile_name, nb) / "summary.json" for nb in FINDING_NOTEBOOKS}
+    return {nb: read_summary(path) if path.is_file() else None for nb, path in paths.items()}
+
+
 def status_markdown(root: Path, profile_name: str) -> str:
-    """The introduction's status table: one row per finding, from the notebooks' ``summary.json``."""
-    lines = [f"Results of the `{profile_name}` profile (read from `results/{profile_name}/*/summary.json`).", "",
-             "| Finding | On the organism | Headline number | Value [95% CI] | n |", "| --- | --- | --- | --- | --- |"]
-    for nb in FINDING_NOTEBOOKS:
+    """The introduction's status table: one row per finding, from the notebooks' ``summary.json``.
+
+    The rule conditions column (met / not met) appears when any summary records ``conditions``.
+    """
+    summaries = finding_summaries(root, profile_name)
+    with_conditions = any(s and s.get("conditions") for s in summaries.values())
+    header = ["Finding", "Verdict", "Headline: value [95% CI]", *(["Rule conditions"] if with_conditions else []), "n"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for nb, s in summaries.items():
         link = f"{{doc}}`{FINDING_TITLES[nb]} </book/executed/{nb}>`"
-        path = Path(root) / results_dir(profile_name, nb) / "summary.json"
-        if not path.is_file():
-            lines.append(f"| {link} | not run yet | | | |")
+        if s is None:
+            lines.append("| " + " | ".join([link, "not run yet", *[""] * (len(header) - 2)]) + " |")
             continue
-        s = read_summary(path)
-        h = s["headline"]
-        name = h["name"] + (f" ({h['direction']})" if h.get("direction") else "")
-        value = f"{_num(h['value'])} [{_num(h['ci_low'])}, {_num(h['ci_high'])}]"
-        lines.append(f"| {link} | **{s['verdict']}** | {_cell(name)} | {value} | {h['n']} |")
-    return "\n".join(lines) + "\n"
+        cells = [link, f"**{s['verdict']}**", f"{_cell(s['headline']['name'])}: {value_ci(s['headline'])}"]
+        if with_conditions:
+            cells.append(_cell(conditions_text(s) or "not recorded"))
+        lines.append("| " + " | ".join([*cells, sample_size(s)]) + " |")
+    source = (f"Profile `{profile_name}`, from `results/{profile_name}/*/summary.json`; two significant figures; "
+              "n = independent questions (pairs) where recorded, else the headline's count.")
+    return "\n".join(lines) + "\n\n" + source + "\n"
+
+
+def findings_markdown(root: Path, profile_name: str) -> str:
+    """What was found, one item per finding, generated from the results (verdict, headline, control, rule)."""
+    items = []
+    for nb, s in finding_summaries(root, profile_name).items():
+        link = f"{{doc}}`{FINDING_TITLES[nb]} </book/executed/{nb}>`"
+        if s is None:
+            items.append(f"- {link}: not run yet (`unpact run --only {nb}`).")
+            continue
+        rule = f" Rule: {s['rule']}" if s.get("rule") else ""
+        items.append(f"- {link}. {found_sentence(s)}{rule}")
+    return "\n".join(items) + "\n"
 
 
 def parameters_markdown(root: Path) -> str:
