@@ -162,7 +162,7 @@ def test_notebook_source_button_points_at_the_text_notebook() -> None:
 
 def test_api_page_has_one_autodoc_section_per_public_module() -> None:
     text = api_markdown(REPO / "unpact")
-    assert "## `unpact.io`\n\n```{eval-rst}\n.. automodule:: unpact.io\n```" in text
+    assert "## unpact.io\n\n```{eval-rst}\n.. automodule:: unpact.io\n```" in text
     assert "automodule:: unpact.book.pages" in text
     assert "unpact.commands" not in text and "unpact.cli" not in text
 

@@ -227,7 +227,7 @@ def api_modules(package_dir: Path) -> list[str]:
 
 def api_markdown(package_dir: Path) -> str:
     """Reference of the public API, one section per module, rendered by Sphinx autodoc (napoleon for the docstrings)."""
-    return "\n".join(f"## `{module}`\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n" for module in api_modules(package_dir))
+    return "\n".join(f"## {module}\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n" for module in api_modules(package_dir))
 
 
 def write_missing_notebook_stubs(root: Path) -> list[Path]:
