@@ -10,6 +10,7 @@ to ``_build/screenshots/<width>/`` of the built book (look at them). Checked on 
   rendered, offline (MathJax ships with the book);
 - no figure shown at less than half its natural width, so it stays legible (at 390 px a figure
   may be smaller if it is click-to-zoom, i.e. inside a link to the full-size image);
+- no visible table of more than 25 rows;
 - no script error, failed load or ``console.error`` (nothing is fetched from the network);
 - on the introduction at 1280 px: the verdict figure and the status table end within the first
   1000 px.
@@ -43,6 +44,7 @@ FINDING_PAGE = "book/executed/02_recovery_by_emphasis.html"
 # failed resource loads; after the load event and MathJax's typesetting, writes what a reader
 # gets into <body data-probe="...">, or posts it to the frame page that holds it (FRAME).
 PROBE = r"""<script>
+var MAX_ROWS = 25;
 window.__probe_errors = [];
 window.addEventListener('error', function (e) {
   var t = e.target, src = t && (t.src || t.href);
@@ -66,12 +68,15 @@ function __probe_report() {
   }
   var shrunk = imgs.filter(function (i) { return i.naturalWidth > 0 && i.clientWidth > 0 && i.clientWidth < 0.5 * i.naturalWidth; })
     .map(function (i) { return {src: i.getAttribute('src'), natural: i.naturalWidth, shown: i.clientWidth, zoom: !!i.closest('a[href]')}; });
+  var long = Array.prototype.slice.call(document.querySelectorAll('.bd-article table'))
+    .filter(function (t) { return t.offsetParent !== null && t.querySelectorAll('tbody tr').length > MAX_ROWS; })
+    .map(function (t) { return t.querySelectorAll('tbody tr').length; });
   function bottom(e) { return e ? Math.round(e.getBoundingClientRect().bottom + window.scrollY) : null; }
   var report = JSON.stringify({
     title: document.title, innerWidth: width, scrollWidth: document.documentElement.scrollWidth, wide: wide,
     images: imgs.length, loaded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
     visible: imgs.filter(function (i) { var r = i.getBoundingClientRect(); return r.width > 50 && r.height > 50; }).length,
-    shrunk: shrunk, latex: latex.slice(0, 5),
+    shrunk: shrunk, latex: latex.slice(0, 5), long_tables: long,
     verdictBottom: bottom(document.querySelector('img[src*="verdict"]')), tableBottom: bottom(document.querySelector('.bd-article table')),
     errors: window.__probe_errors });
   if (window.parent !== window) { window.parent.postMessage(report, '*'); } else { document.body.setAttribute('data-probe', report); }
@@ -149,6 +154,8 @@ def reader_problems(record: dict, log: str, page: str, width: int) -> list[str]:
     for img in record["shrunk"]:
         if not (width < 600 and img["zoom"]):
             problems.append(f"figure {img['src']} shown at {img['shown']} px, less than half its {img['natural']} px")
+    if record["long_tables"]:
+        problems.append(f"table(s) of {record['long_tables']} rows shown (more than 25: summarise, or hide the output)")
     if record["loaded"] != record["images"]:
         problems.append(f"{record['images'] - record['loaded']} image(s) did not load")
     problems += _errors(record, log)
@@ -194,11 +201,12 @@ def test_finding_page_shows_its_figure(html_dir: Path, tmp_path: Path) -> None:
 def test_reader_problems_are_reported() -> None:
     """The checks themselves, on a made-up record: each problem is named (no browser needed)."""
     record = {"scrollWidth": 500, "innerWidth": 390, "wide": ["table."], "latex": ["\\mathrm"], "images": 2, "loaded": 2,
+              "long_tables": [40],
               "shrunk": [{"src": "a.png", "natural": 1200, "shown": 350, "zoom": True},
                          {"src": "b.png", "natural": 1200, "shown": 350, "zoom": False}],
               "errors": ["failed to load https://cdn.example/x.js"], "verdictBottom": 1200, "tableBottom": None}
     at_390 = "\n".join(reader_problems(record, "", INTRO, 390))
-    assert "page wider than the window (500 > 390 px)" in at_390 and "raw LaTeX" in at_390
+    assert "page wider than the window (500 > 390 px)" in at_390 and "raw LaTeX" in at_390 and "[40] rows" in at_390
     assert "b.png shown at 350 px" in at_390 and "a.png" not in at_390   # a.png is click-to-zoom
     assert "failed to load https://cdn.example/x.js" in at_390 and "first 1000 px" not in at_390
     at_1280 = "\n".join(reader_problems(record, "", INTRO, 1280))
