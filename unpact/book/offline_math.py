@@ -19,7 +19,8 @@ def mathjax_static_dir() -> Path:
     """The ``static`` folder of the installed ``sphinx-mathjax-offline`` package (holds ``mathjax/``)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
-        raise RuntimeError(f"{PACKAGE} is not installed (pip install {PACKAGE}); the book needs it to render math offline")
+        raise RuntimeError(f"{PACKAGE} is not installed (pip install {PACKAGE}); "
+                           "the book needs it to render math offline")
     static = Path(spec.origin).parent / "static"
     if not (static / MATHJAX_PATH).is_file():
         raise RuntimeError(f"{static / MATHJAX_PATH} is missing: reinstall {PACKAGE}")

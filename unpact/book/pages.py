@@ -56,6 +56,7 @@ BENCHMARKS_DIR = RESULTS_DIR / "benchmarks"
 VERDICTS = ("reproduced", "partly", "not reproduced")
 BENCHMARK_META = ("title", "machine", "command", "commit", "measured_utc", "code")
 HEADLINE_KEYS = ("name", "value", "ci_low", "ci_high", "n")
+CI_KEYS = ("value", "ci_low", "ci_high")
 FINDING_TITLES = {
     "01_keyword_focus": "1. Keyword focus after unlearning",
     "02_recovery_by_emphasis": "2. Recovery by emphasis",
@@ -95,11 +96,11 @@ def read_summary(path: Path) -> dict[str, Any]:
     if summary.get("verdict") not in VERDICTS:
         problems.append(f"verdict must be one of {', '.join(VERDICTS)}")
     conditions = summary.get("conditions", [])
-    if not isinstance(conditions, list) or not all(isinstance(c, dict) and "name" in c and isinstance(c.get("met"), bool)
-                                                   for c in conditions):
+    if not isinstance(conditions, list) or not all(
+            isinstance(c, dict) and "name" in c and isinstance(c.get("met"), bool) for c in conditions):
         problems.append("conditions must be a list of {name, met: true/false, value?}")
     control = summary.get("control")
-    if control is not None and not (isinstance(control, dict) and all(k in control for k in ("value", "ci_low", "ci_high"))):
+    if control is not None and not (isinstance(control, dict) and all(k in control for k in CI_KEYS)):
         problems.append("control must be a mapping with value, ci_low, ci_high")
     if problems:
         raise UsageError(f"{path}: malformed summary ({'; '.join(problems)})")
@@ -200,13 +201,15 @@ def performance_markdown(folder: Path) -> str:
 
 
 def measured_line(data: dict[str, Any]) -> str:
-    """``Measured at commit `abc1234` on 2026-12-02 05:30 UTC.`` plus whether the code changed since (see provenance)."""
+    """``Measured at commit `abc1234` on 2026-12-02 05:30 UTC.``, and whether the code changed since (provenance)."""
     status = benchmark_status(data)
     if status == "untracked":
-        return "**Measured before commit tracking** (no commit or code digest recorded; the date, if any, is in the notes)."
+        return ("**Measured before commit tracking** (no commit or code digest recorded; "
+                "the date, if any, is in the notes).")
     commit = data.get("commit")
     when = str(data.get("measured_utc", "")).replace("T", " ").replace("Z", " UTC")
-    text = f"Measured at commit `{commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''}`" if commit else "Measured"
+    dirty = "+dirty" if commit and commit.endswith("+dirty") else ""
+    text = f"Measured at commit `{commit[:12]}{dirty}`" if commit else "Measured"
     text += f" on {when}." if when else "."
     return text + {"current": " The code that made it is unchanged since.",
                    "stale": " **Stale**: the code that made it has changed since; rerun the command below.",
@@ -227,7 +230,8 @@ def api_modules(package_dir: Path) -> list[str]:
 
 def api_markdown(package_dir: Path) -> str:
     """Reference of the public API, one section per module, rendered by Sphinx autodoc (napoleon for the docstrings)."""
-    return "\n".join(f"## {module}\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n" for module in api_modules(package_dir))
+    sections = [f"## {module}\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n" for module in api_modules(package_dir)]
+    return "\n".join(sections)
 
 
 def write_missing_notebook_stubs(root: Path) -> list[Path]:

@@ -55,7 +55,7 @@ def code_digest(root: Path, paths: Iterable[str]) -> str | None:
 
 
 def git_commit(root: Path, paths: Iterable[str] = ()) -> str | None:
-    """``HEAD`` of the git checkout at ``root`` (``+dirty`` if ``paths`` have uncommitted changes); ``None`` without git."""
+    """``HEAD`` of the git checkout at ``root``, ``+dirty`` if ``paths`` have uncommitted changes, else ``None``."""
     def git(*args: str) -> str | None:
         try:
             proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
@@ -71,7 +71,7 @@ def git_commit(root: Path, paths: Iterable[str] = ()) -> str | None:
 
 
 def measurement_record(paths: Iterable[str], root: Path = REPO_ROOT) -> dict[str, Any]:
-    """``{"commit", "measured_utc", "code": {"paths", "digest"}}`` for a result measured now with the code at ``paths``."""
+    """``{"commit", "measured_utc", "code": {"paths", "digest"}}`` of a result measured now with the code ``paths``."""
     paths = sorted(set(paths))
     return {"commit": git_commit(root, paths), "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "code": {"paths": paths, "digest": code_digest(root, paths)}}
@@ -97,13 +97,14 @@ def stale_benchmarks(folder: Path, root: Path = REPO_ROOT) -> list[str]:
         except ValueError:
             continue   # the Performance page reports malformed files
         if benchmark_status(data, root) == "stale":
-            messages.append(f"{path.name} is older than the code that made it ({', '.join(data['code']['paths'])} "
-                            f"changed since commit {data.get('commit') or 'unknown'}); rerun: {data.get('command', '?')}")
+            paths, commit = ", ".join(data["code"]["paths"]), data.get("commit") or "unknown"
+            messages.append(f"{path.name} is older than the code that made it ({paths} changed since commit {commit}); "
+                            f"rerun: {data.get('command', '?')}")
     return messages
 
 
 def stale_notebooks(book_root: Path) -> list[str]:
-    """One message per executed notebook (``book/executed/NAME.ipynb``) whose notebook text or package code changed since."""
+    """One message per executed notebook (``book/executed/NAME.ipynb``) whose notebook or package code changed since."""
     from unpact.book.runner import EXECUTED_DIR, inputs_digest, source_digest
 
     book_root = Path(book_root)
@@ -119,6 +120,6 @@ def stale_notebooks(book_root: Path) -> list[str]:
         if not source.is_file():
             continue
         if inputs_digest(source.read_text(encoding="utf-8"), parameters, code) != digest:
-            messages.append(f"{EXECUTED_DIR.as_posix()}/{name}.ipynb and its results were made by older code or an older "
-                            f"notebooks/{name}.md; rerun: unpact run --only {name}")
+            messages.append(f"{EXECUTED_DIR.as_posix()}/{name}.ipynb and its results were made by older code or an "
+                            f"older notebooks/{name}.md; rerun: unpact run --only {name}")
     return messages

@@ -24,7 +24,7 @@ BENCHMARKS = Path("results") / "benchmarks"
 
 
 def warn_stale_results(app: Any) -> None:
-    """``builder-inited``: one warning per stale benchmark result or executed notebook under the book's source folder."""
+    """``builder-inited``: one warning per stale benchmark result or executed notebook of the book's source folder."""
     root = Path(app.srcdir)
     for message in stale_benchmarks(root / BENCHMARKS) + stale_notebooks(root):
         LOGGER.warning("stale result: %s", message, type="unpact", subtype="stale")

@@ -30,7 +30,8 @@ def escape_bars(line: str) -> str:
     bare = line.strip()
     if (bare.startswith("|") and bare.endswith("|") and len(bare) > 2) or bare.startswith(("+-", "+=")):
         return line
-    return "".join(part if part.startswith("``") else re.sub(r"(?<!\\)\|", r"\\|", part) for part in _LITERAL.split(line))
+    parts = _LITERAL.split(line)
+    return "".join(part if part.startswith("``") else re.sub(r"(?<!\\)\|", r"\\|", part) for part in parts)
 
 
 def separate_blocks(lines: list[str]) -> list[str]:
@@ -104,7 +105,8 @@ def unparsable_docstrings(modules: list[str]) -> list[str]:
         module = importlib.import_module(module_name)
         objects = [(module_name, module)] + [
             (f"{module_name}.{name}", obj) for name, obj in vars(module).items()
-            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module_name]
+            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and obj.__module__ == module_name]
         for name, obj in objects:
             doc = inspect.getdoc(obj)
             if doc and readable_lines(doc.splitlines())[0] == "::":

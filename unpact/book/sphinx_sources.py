@@ -26,7 +26,8 @@ def _fix_buttons(buttons: list[dict[str, Any]], pagename: str) -> None:
         _fix_buttons(button.get("buttons", []), pagename)
 
 
-def redirect_notebook_sources(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+def redirect_notebook_sources(app: Any, pagename: str, templatename: str, context: dict[str, Any],
+                              doctree: Any) -> None:
     """``html-page-context`` (after the theme added its buttons): rewrite the source button of notebook pages."""
     _fix_buttons(context.get("header_buttons", []), pagename)
 

@@ -77,7 +77,7 @@ def verdict_figure(summaries: dict[str, dict[str, Any] | None], titles: dict[str
 
     fig = Figure(figsize=(PAGE_WIDTH_IN, 2.4), layout="constrained")
     axes = fig.subplots(1, len(summaries), squeeze=False)[0]
-    for ax, (name, summary) in zip(axes, summaries.items()):
+    for ax, (name, summary) in zip(axes, summaries.items(), strict=True):
         ax.tick_params(labelsize=8)
         if summary is None:
             ax.set_title(textwrap.fill(titles[name], 26), fontsize=9, loc="left")
