@@ -55,7 +55,7 @@ def code_digest(root: Path, paths: Iterable[str]) -> str | None:
 
 
 def git_commit(root: Path, paths: Iterable[str] = ()) -> str | None:
-    """``HEAD`` of the git checkout at ``root`` (``+dirty``: ``paths`` have uncommitted changes); ``None`` outside git."""
+    """Git ``HEAD`` at ``root`` (``+dirty``: ``paths`` have uncommitted changes); ``None`` outside a git checkout."""
     def git(*args: str) -> str | None:
         try:
             proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
