@@ -30,6 +30,7 @@ from unpact.book.sphinx_docstrings import docutils_problems, escape_bars, readab
 from unpact.book.sphinx_sources import notebook_source_url
 from unpact.book.verdict import PAGE_DPI, PAGE_WIDTH_IN, sig2, verdict_figure
 from unpact.errors import UsageError
+from unpact.report import write_summary
 
 FINDINGS = ("01_keyword_focus", "02_recovery_by_emphasis", "03_indiscriminate_penalization")
 
@@ -69,6 +70,15 @@ def test_status_table_shows_conditions_control_and_independent_questions(tmp_pat
     figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
     width, _ = _png_size(figure)
     assert width == round(PAGE_WIDTH_IN * PAGE_DPI) and PAGE_WIDTH_IN <= 7.5 and 100 <= PAGE_DPI <= 150   # page fit
+
+
+def test_write_summary_keeps_the_optional_fields_the_book_reads(tmp_path: Path) -> None:
+    path = write_summary(tmp_path, "Recovery", "partly", {"name": "r", "value": 0.5, "ci_low": float("nan"), "ci_high": 1.0,
+                                                           "n": 8}, control={"value": 0.1, "ci_low": 0.0, "ci_high": 0.2},
+                         conditions=[{"name": "CI low > 0", "met": False, "value": 0.0}], n_questions=8, n_pairs=16)
+    summary = read_summary(path)
+    assert summary["headline"]["ci_low"] is None and summary["n_pairs"] == 16 and summary["conditions"][0]["met"] is False
+    assert "control" not in json.loads(write_summary(tmp_path, "R", "partly", summary["headline"]).read_text())
 
 
 def test_two_significant_figures() -> None:

@@ -11,6 +11,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from unpact.report import fmt_ci, fmt_sig
+
 PAGE_WIDTH_IN = 6.5   # the content column at 1280 px, so the figure is shown at its natural size
 PAGE_DPI = 100
 VERDICT_COLOURS = {"reproduced": "#1b7837", "partly": "#b35806", "not reproduced": "#b2182b"}
@@ -18,17 +20,12 @@ VERDICT_COLOURS = {"reproduced": "#1b7837", "partly": "#b35806", "not reproduced
 
 def sig2(value: Any) -> str:
     """Two significant figures (``0.94``, ``-0.0075``, ``1.0``); ``n/a`` for a missing or non-finite value."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "n/a"
-    if value == 0:
-        return "0"
-    decimals = 1 - math.floor(math.log10(abs(value)))
-    return f"{round(value, decimals):.{max(decimals, 0)}f}"
+    return fmt_sig(value, 2)
 
 
 def value_ci(point: dict[str, Any]) -> str:
-    """``0.94 [0.84, 1.0]`` from a mapping with ``value``, ``ci_low``, ``ci_high``."""
-    return f"{sig2(point.get('value'))} [{sig2(point.get('ci_low'))}, {sig2(point.get('ci_high'))}]"
+    """``0.94 [0.84, 1.0]`` from a mapping with ``value``, ``ci_low``, ``ci_high`` (as ``unpact.report.fmt_ci``)."""
+    return fmt_ci(point.get("value"), point.get("ci_low"), point.get("ci_high"))
 
 
 def sample_size(summary: dict[str, Any]) -> str:
