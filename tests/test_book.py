@@ -15,6 +15,7 @@ import yaml
 
 from bookbuild import REPO, book_cache, built_book
 from unpact.book.build import broken_internal_links
+from unpact.book.consistency import restatement_problems
 from unpact.book.pages import (
     FINDING_TITLES,
     api_markdown,
@@ -79,6 +80,14 @@ def test_write_summary_keeps_the_optional_fields_the_book_reads(tmp_path: Path) 
     summary = read_summary(path)
     assert summary["headline"]["ci_low"] is None and summary["n_pairs"] == 16 and summary["conditions"][0]["met"] is False
     assert "control" not in json.loads(write_summary(tmp_path, "R", "partly", summary["headline"]).read_text())
+
+
+def test_a_headline_stated_in_another_format_is_reported() -> None:
+    headline = {"name": "share disrupted", "value": 0.9375, "ci_low": 0.84375, "ci_high": 1.0}
+    text = "share 0.94 [0.84, 1.00] of KeyTokens; same as 0.94 [0.84, 1.0]; another rate 0.50 [0.15, 0.85]"
+    [problem] = restatement_problems(headline, text, "page.ipynb")
+    assert problem == "page.ipynb states 'share disrupted' as 0.94 [0.84, 1.00], the introduction as 0.94 [0.84, 1.0]"
+    assert restatement_problems(headline, "not stated here: 0.93 [0.84, 1.0]", "p") == []
 
 
 def test_two_significant_figures() -> None:

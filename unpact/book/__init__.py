@@ -6,6 +6,7 @@
 - :mod:`unpact.book.pages`: book pages generated from results files (status table, parameters, performance, API).
 - :mod:`unpact.book.verdict`: the introduction's verdict figure, status cells and "what was found" sentences.
 - :mod:`unpact.book.provenance`: the commit, time and code digest a result was measured with; stale checks.
+- :mod:`unpact.book.consistency`: pages stating a finding's headline differently from the introduction.
 - :mod:`unpact.book.build`: ``jupyter-book build`` with warnings as errors, and an internal-link check.
 - Sphinx extensions (listed in ``_config.yml``): :mod:`unpact.book.sphinx_dedupe` (a duplicated theme
   script), :mod:`unpact.book.offline_math` (MathJax served from the book),
