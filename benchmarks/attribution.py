@@ -23,6 +23,7 @@ Prints prompts/second for each method, the speed ratio, the max |difference| of 
 the prompts both methods ran, and the physical floor: the FLOPs of the n+1 forward passes per
 prompt, 2 * params * tokens, at ``--peak-tflops`` (the card's dense bf16 matmul peak).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,12 +50,22 @@ def random_llama(vocab: int, big: bool, context: int, seed: int = 0) -> Any:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    shape = (dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-                  num_key_value_heads=4) if big else
-             dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                  num_key_value_heads=4))
-    cfg = LlamaConfig(vocab_size=vocab, max_position_embeddings=context, bos_token_id=1, eos_token_id=2,
-                      pad_token_id=0, **shape)
+    shape = (
+        dict(
+            hidden_size=2048,
+            intermediate_size=5632,
+            num_hidden_layers=22,
+            num_attention_heads=32,
+            num_key_value_heads=4,
+        )
+        if big
+        else dict(
+            hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4
+        )
+    )
+    cfg = LlamaConfig(
+        vocab_size=vocab, max_position_embeddings=context, bos_token_id=1, eos_token_id=2, pad_token_id=0, **shape
+    )
     return LlamaForCausalLM(cfg).eval()
 
 
@@ -120,23 +131,32 @@ def timed(fn: Any) -> tuple[Any, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
-    parser.add_argument("--organism", choices=("llama", "gpt2", "qwen2"),
-                        help="use the quick organism of this architecture (trained or cached)")
+    parser.add_argument(
+        "--organism",
+        choices=("llama", "gpt2", "qwen2"),
+        help="use the quick organism of this architecture (trained or cached)",
+    )
     parser.add_argument("--data")
     parser.add_argument("--n", type=int, default=50)
-    parser.add_argument("--captum-n", type=int, default=None,
-                        help="run captum on the first N prompts only (default: all)")
+    parser.add_argument(
+        "--captum-n", type=int, default=None, help="run captum on the first N prompts only (default: all)"
+    )
     parser.add_argument("--random-model", action="store_true")
     parser.add_argument("--random-llama-1b", action="store_true")
     parser.add_argument("--prompt-len", type=int, default=12)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     parser.add_argument("--max-batch-tokens", type=int, default=4096)
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the device's dense matmul peak for the floor (default: measured with a square matmul)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the device's dense matmul peak for the floor (default: measured with a square matmul)",
+    )
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--cache", choices=("auto", "on", "off"), default="auto",
-                        help="native loo prefix key/value reuse")
+    parser.add_argument(
+        "--cache", choices=("auto", "on", "off"), default="auto", help="native loo prefix key/value reuse"
+    )
     parser.add_argument("--compare-cache", action="store_true", help="also time native loo without the prefix cache")
     parser.add_argument("--json", default=None, help="also write the result for the book's Performance page here")
     args = parser.parse_args()
@@ -145,28 +165,50 @@ def main() -> None:
 
     model, tok, prompts, targets, template, what = setup(args)
     m = len(prompts) if args.captum_n is None else min(args.captum_n, len(prompts))
-    native = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
-                        progress=False, prefix_cache={"auto": None, "on": True, "off": False}[args.cache])
+    native = Attributor(
+        model,
+        tok,
+        method="loo",
+        granularity="token",
+        max_batch_tokens=args.max_batch_tokens,
+        progress=False,
+        prefix_cache={"auto": None, "on": True, "off": False}[args.cache],
+    )
     reference = Attributor(model, tok, method="captum", granularity="token", progress=False)
     native.attribute(prompts[:1], targets[:1], template=template)  # warm-up
     fast, t_native = timed(lambda: native.attribute(prompts, targets, template=template))
     if args.compare_cache:
         times, scores = {}, {}
         for flag in (False, True):
-            variant = Attributor(model, tok, method="loo", granularity="token", max_batch_tokens=args.max_batch_tokens,
-                                 progress=False, prefix_cache=flag)
+            variant = Attributor(
+                model,
+                tok,
+                method="loo",
+                granularity="token",
+                max_batch_tokens=args.max_batch_tokens,
+                progress=False,
+                prefix_cache=flag,
+            )
             scores[flag], times[flag] = timed(lambda v=variant: v.attribute(prompts, targets, template=template))
-        gap = max(float(np.max(np.abs(a.contributions - b.contributions)))
-                  for a, b in zip(scores[False].items, scores[True].items))
-        print(f"prefix cache: off {times[False]:.2f} s, on {times[True]:.2f} s "
-              f"(speed-up {times[False] / times[True]:.2f}x), max |difference| {gap:.3g}")
+        gap = max(
+            float(np.max(np.abs(a.contributions - b.contributions)))
+            for a, b in zip(scores[False].items, scores[True].items)
+        )
+        print(
+            f"prefix cache: off {times[False]:.2f} s, on {times[True]:.2f} s "
+            f"(speed-up {times[False] / times[True]:.2f}x), max |difference| {gap:.3g}"
+        )
     slow, t_captum = timed(lambda: reference.attribute(prompts[:m], targets[:m], template=template))
     diff = max(float(np.max(np.abs(a.contributions - b.contributions))) for a, b in zip(fast.items, slow.items))
     native_rate, captum_rate = len(prompts) / t_native, m / t_captum
-    print(f"model: {what}; {n_params(model) / 1e6:.1f}M parameters; device {args.device}, {args.dtype}, "
-          f"{torch.get_num_threads()} CPU threads")
-    print(f"prompts: native {len(prompts)}, captum {m}; mean attributed tokens "
-          f"{np.mean([len(x.units) for x in fast.items]):.1f}")
+    print(
+        f"model: {what}; {n_params(model) / 1e6:.1f}M parameters; device {args.device}, {args.dtype}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
+    print(
+        f"prompts: native {len(prompts)}, captum {m}; mean attributed tokens "
+        f"{np.mean([len(x.units) for x in fast.items]):.1f}"
+    )
     print(f"native loo : {native_rate:10.2f} prompts/s  ({t_native:.2f} s)")
     print(f"captum FA  : {captum_rate:10.2f} prompts/s  ({t_captum:.2f} s)")
     print(f"speed ratio: {native_rate / captum_rate:.1f}x (target >= 20x)")
@@ -180,25 +222,39 @@ def main() -> None:
         tokens += (len(item.units) + 1) * (n_prompt + n_target) - len(item.units)  # each deletion drops one token
     flops = 2 * n_params(model) * tokens
     floor = flops / (peak * 1e12)
-    print(f"physical floor: n+1 forward passes = {tokens} tokens x 2 x params = {flops:.3g} FLOP -> {floor:.3f} s "
-          f"at {peak:.3g} TFLOP/s ({source}); native is {t_native / floor:.1f}x the floor, captum "
-          f"{t_captum * len(prompts) / m / floor:.1f}x (so no method without fewer FLOPs beats captum by more than "
-          f"{t_captum * len(prompts) / m / floor:.1f}x here)")
+    print(
+        f"physical floor: n+1 forward passes = {tokens} tokens x 2 x params = {flops:.3g} FLOP -> {floor:.3f} s "
+        f"at {peak:.3g} TFLOP/s ({source}); native is {t_native / floor:.1f}x the floor, captum "
+        f"{t_captum * len(prompts) / m / floor:.1f}x (so no method without fewer FLOPs beats captum by more than "
+        f"{t_captum * len(prompts) / m / floor:.1f}x here)"
+    )
     if args.json:
         from unpact.report import write_benchmark
 
-        write_benchmark(args.json, f"Attribution: native leave-one-out vs captum FeatureAblation ({what})",
-                        "python benchmarks/attribution.py " + " ".join(sys.argv[1:]),
-                        [{"method": "native loo", "prompts_per_s": round(native_rate, 2), "seconds": round(t_native, 2),
-                          "times_physical_floor": round(t_native / floor, 1)},
-                         {"method": "captum FeatureAblation (deletion)", "prompts_per_s": round(captum_rate, 2),
-                          "seconds": round(t_captum, 2),
-                          "times_physical_floor": round(t_captum * len(prompts) / m / floor, 1)}],
-                        f"Speed ratio {native_rate / captum_rate:.1f}x (target >= 20x); "
-                        f"max |native - captum| = {diff:.2g}; "
-                        f"{len(prompts)} prompts, {torch.get_num_threads()} CPU threads; "
-                        f"floor = FLOPs of n+1 forward passes "
-                        f"at {peak:.3g} TFLOP/s ({source}).")
+        write_benchmark(
+            args.json,
+            f"Attribution: native leave-one-out vs captum FeatureAblation ({what})",
+            "python benchmarks/attribution.py " + " ".join(sys.argv[1:]),
+            [
+                {
+                    "method": "native loo",
+                    "prompts_per_s": round(native_rate, 2),
+                    "seconds": round(t_native, 2),
+                    "times_physical_floor": round(t_native / floor, 1),
+                },
+                {
+                    "method": "captum FeatureAblation (deletion)",
+                    "prompts_per_s": round(captum_rate, 2),
+                    "seconds": round(t_captum, 2),
+                    "times_physical_floor": round(t_captum * len(prompts) / m / floor, 1),
+                },
+            ],
+            f"Speed ratio {native_rate / captum_rate:.1f}x (target >= 20x); max |native - captum| = {diff:.2g}; "
+            f"{len(prompts)} prompts, {torch.get_num_threads()} CPU threads; floor = FLOPs of n+1 forward passes "
+            f"at {peak:.3g} TFLOP/s ({source}).",
+            code=("benchmarks/attribution.py", "unpact/attribution"),
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -47,7 +47,8 @@ def main() -> int:
     write_benchmark(args.out, f"Book pipeline: unpact run --profile {args.profile}",
                     f"python benchmarks/book.py --profile {args.profile}", rows,
                     "All notebooks re-executed (--force) both times; the warm run reuses the organisms and unlearned "
-                    "models cached by the cold run.")
+                    "models cached by the cold run.",
+                    code=("benchmarks/book.py", "unpact", "notebooks"))
     print(f"wrote {args.out}")
     return 0
 

@@ -10,6 +10,7 @@ Targets (issue 2): news/books plain >= 0.98, emphasised >= 0.95, hazard >= 0.95,
 Threads are torch's default unless ``--threads`` is given (on a CPU shared with other jobs, one
 thread per process avoids oversubscription stalls; the table records the setting and the load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,24 @@ def main() -> None:
             folder = train_organism(arch, args.profile, args.seed, cache_root=cache)
             wall = time.perf_counter() - start
             record = organism_record(folder)
-        times.append({"arch": arch, "profile": args.profile, "wall_seconds": round(wall, 1),
-                      "train_seconds": record["train_seconds"], "eval_seconds": record["eval_seconds"],
-                      "parameters": record["parameters"], "threads": record["torch_threads"],
-                      "load_before": round(load_before, 2), "load_after": round(record["load_average"][0], 2)})
-        print(f"{arch}: wall {wall:.0f} s (training {record['train_seconds']:.0f} s), "
-              f"load average {load_before:.1f} -> {record['load_average'][0]:.1f}", flush=True)
+        times.append(
+            {
+                "arch": arch,
+                "profile": args.profile,
+                "wall_seconds": round(wall, 1),
+                "train_seconds": record["train_seconds"],
+                "eval_seconds": record["eval_seconds"],
+                "parameters": record["parameters"],
+                "threads": record["torch_threads"],
+                "load_before": round(load_before, 2),
+                "load_after": round(record["load_average"][0], 2),
+            }
+        )
+        print(
+            f"{arch}: wall {wall:.0f} s (training {record['train_seconds']:.0f} s), "
+            f"load average {load_before:.1f} -> {record['load_average'][0]:.1f}",
+            flush=True,
+        )
         rows += [{"arch": arch, **r} for r in record["accuracies"]]
     frame = pd.DataFrame(rows)
     table = accuracy_table(frame)
@@ -66,15 +79,21 @@ def main() -> None:
     print(table.round(3).to_string())
     atomic_write_csv(out / "organism-accuracy.csv", frame)
     atomic_write_csv(out / "organism-times.csv", pd.DataFrame(times))
-    atomic_write_text(out / "organism-accuracy.md", table.round(3).to_markdown(index=False) + "\n\n"
-                      + pd.DataFrame(times).to_markdown(index=False) + "\n")
+    atomic_write_text(
+        out / "organism-accuracy.md",
+        table.round(3).to_markdown(index=False) + "\n\n" + pd.DataFrame(times).to_markdown(index=False) + "\n",
+    )
     if args.json:
         from unpact.report import write_benchmark
 
-        write_benchmark(args.json, f"Organism training ({args.profile} profile), from an empty cache",
-                        "python benchmarks/organism.py " + " ".join(sys.argv[1:]), times,
-                        "Target: <= 300 s per architecture on this 2-core machine; "
-                        "load average = other jobs on the CPU.")
+        write_benchmark(
+            args.json,
+            f"Organism training ({args.profile} profile), from an empty cache",
+            "python benchmarks/organism.py " + " ".join(sys.argv[1:]),
+            times,
+            "Target: <= 300 s per architecture on this 2-core machine; load average = other jobs on the CPU.",
+            code=("benchmarks/organism.py", "unpact/organism.py"),
+        )
 
 
 if __name__ == "__main__":

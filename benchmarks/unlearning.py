@@ -88,7 +88,8 @@ def main() -> int:
         write_benchmark(args.json, f"Unlearning: every method with its defaults, {model_name}, {args.benchmark}",
                         "python benchmarks/unlearning.py " + " ".join(sys.argv[1:]), table.to_dict("records"),
                         f"Target: <= 60 s per method on this 2-core machine. Base model: forget {base['forget']:.2f}, "
-                        f"retain {base['retain']:.2f}, general {base['general']:.2f}.")
+                        f"retain {base['retain']:.2f}, general {base['general']:.2f}.",
+                        code=("benchmarks/unlearning.py", "unpact/unlearn"))
     return 0
 
 

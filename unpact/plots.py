@@ -38,6 +38,8 @@ METHOD_COLORS: dict[str, str] = {
 _FALLBACK = sns.color_palette("tab20", 20).as_hex()
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _STYLE = "whitegrid"
+PAGE_WIDTH_IN = 7.5  # the book's content column: figures shown in the book are at most this wide
+PAGE_DPI = 110       # at 7.5 in: 825 px, shown at >= 80% of its size in the 1280 px layout
 
 
 def method_color(method: str) -> str:
@@ -342,13 +344,20 @@ def plot_training_curves(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def show(fig: Figure, dpi: int = 110) -> None:
-    """Display ``fig`` as a PNG in a notebook whatever the matplotlib backend (Agg included), then close it."""
+def show(fig: Figure, dpi: int = PAGE_DPI) -> None:
+    """Display ``fig`` as a PNG in a notebook whatever the matplotlib backend (Agg included), then close it.
+
+    A figure wider than the book's column (``PAGE_WIDTH_IN``) is narrowed to it first (same height;
+    the layout re-flows), so the book never shows it at less than half its natural width.
+    """
     import io
 
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
+    width, height = fig.get_size_inches()
+    if width > PAGE_WIDTH_IN:
+        fig.set_size_inches(PAGE_WIDTH_IN, height)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     display(Image(data=buffer.getvalue(), format="png"))

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,22 @@ def write_results(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataF
 
 
 def write_summary(out_dir: str | os.PathLike[str], finding: str, verdict: str, headline: Mapping[str, Any],
-                  detail: str = "", rule: str = "") -> Path:
-    """Write the finding's ``summary.json`` for the book's status table."""
+                  detail: str = "", rule: str = "", *, control: Mapping[str, Any] | None = None,
+                  conditions: Sequence[Mapping[str, Any]] | None = None, n_questions: int | None = None,
+                  n_pairs: int | None = None) -> Path:
+    """Write the finding's ``summary.json`` for the book's introduction (schema in ``unpact.book.pages``).
+
+    Optional: ``control`` (``{name, value, ci_low, ci_high}``, drawn beside the headline),
+    ``conditions`` (``[{name, met: bool, value?}]``, the verdict rule's conditions, shown as met /
+    not met), ``n_questions`` and ``n_pairs`` (independent questions and the pairs they make).
+    """
     folder = ensure_writable_dir(out_dir, what="results folder")
-    summary = {"finding": finding, "verdict": verdict, "headline": _finite(dict(headline)), "detail": detail,
-               "rule": rule}
+    summary: dict[str, Any] = {"finding": finding, "verdict": verdict, "headline": _finite(dict(headline)),
+                               "detail": detail, "rule": rule}
+    optional = {"control": _finite(dict(control)) if control is not None else None,
+                "conditions": [_finite(dict(c)) for c in conditions] if conditions is not None else None,
+                "n_questions": n_questions, "n_pairs": n_pairs}
+    summary.update({k: v for k, v in optional.items() if v is not None})
     return atomic_write_json(folder / "summary.json", summary)
 
 
@@ -51,11 +61,20 @@ def headline(
             "n": int(row[n]), "direction": direction}
 
 
-def fmt_ci(value: float, low: float, high: float, digits: int = 2) -> str:
-    """``0.41 [0.35, 0.47]`` (``n/a`` for missing values)."""
-    def f(x: float) -> str:
-        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-    return f"{f(value)} [{f(low)}, {f(high)}]"
+def fmt_sig(value: Any, digits: int = 2) -> str:
+    """``value`` to ``digits`` significant figures in plain notation (``0.94``, ``0.0075``, ``-0.010``, ``120``);
+    ``n/a`` for a missing or non-finite value. The book's one number format."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "n/a"
+    if value == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(value)))
+    return f"{round(value, decimals):.{max(decimals, 0)}f}"
+
+
+def fmt_ci(value: float | None, low: float | None, high: float | None, digits: int = 2) -> str:
+    """``0.41 [0.35, 0.47]``: a value and its CI, each to ``digits`` significant figures (``n/a`` if missing)."""
+    return f"{fmt_sig(value, digits)} [{fmt_sig(low, digits)}, {fmt_sig(high, digits)}]"
 
 
 def _finite(obj: Any) -> Any:
@@ -90,10 +109,14 @@ def machine_description() -> str:
 
 
 def write_benchmark(path: str | os.PathLike[str], title: str, command: str, rows: list[dict[str, Any]],
-                    notes: str = "") -> Path:
+                    notes: str = "", code: Sequence[str] = ()) -> Path:
     """Write a benchmark result for the book's Performance page (schema of ``unpact.book.pages``):
-    ``{"title", "machine", "command", "rows", "notes"}``, the machine and date filled in here."""
-    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    ``{"title", "machine", "command", "rows", "notes"}`` plus the measurement record of
+    :func:`unpact.book.provenance.measurement_record` (git commit, UTC time, digest of ``code``: the
+    benchmark script and the package parts it measures, paths relative to the repository root),
+    from which the book build warns when the result is older than its code."""
+    from unpact.book.provenance import measurement_record
+
     return atomic_write_json(path, {"title": title, "machine": machine_description(), "command": command,
-                                    "rows": [_finite(dict(r)) for r in rows],
-                                    "notes": f"{notes} Measured on {stamp}.".strip()})
+                                    "rows": [_finite(dict(r)) for r in rows], "notes": notes,
+                                    **measurement_record(code)})

@@ -4,8 +4,15 @@
 - :mod:`unpact.book.profiles`: profile YAML files (which notebooks run, with which parameters), validated.
 - :mod:`unpact.book.runner`: execute notebooks with papermill, with stamps so unchanged notebooks are skipped.
 - :mod:`unpact.book.pages`: book pages generated from results files (status table, parameters, performance, API).
+- :mod:`unpact.book.verdict`: the introduction's verdict figure, status cells and "what was found" sentences.
+- :mod:`unpact.book.provenance`: the commit, time and code digest a result was measured with; stale checks.
+- :mod:`unpact.book.consistency`: pages stating a finding's headline differently from the introduction.
 - :mod:`unpact.book.build`: ``jupyter-book build`` with warnings as errors, and an internal-link check.
-- :mod:`unpact.book.sphinx_dedupe`: a Sphinx extension removing a duplicated theme script.
+- Sphinx extensions (listed in ``_config.yml``): :mod:`unpact.book.sphinx_dedupe` (a duplicated theme
+  script), :mod:`unpact.book.offline_math` (MathJax served from the book),
+  :mod:`unpact.book.sphinx_sources` (notebook pages' source button), :mod:`unpact.book.sphinx_checks`
+  (warnings for stale results), :mod:`unpact.book.sphinx_docstrings` (plain-text docstrings as
+  reStructuredText), :mod:`unpact.book.sphinx_assets` (page-fit CSS, click-to-zoom figures).
 
 The contract a book notebook ``notebooks/NAME.md`` follows:
 

@@ -3,31 +3,40 @@
 Everything goes to ``book/_generated/`` (git-ignored) and is pulled into the hand-written pages
 with MyST ``{include}``:
 
-- ``status.md``: the status table of the introduction, read from each finding notebook's
-  ``results/<profile>/<notebook>/summary.json``. The schema a finding notebook writes::
+- ``status.md``, ``findings.md`` and ``verdict.png``: the introduction's status table, its "what
+  we found" list and its verdict figure (:mod:`unpact.book.verdict`), read from each finding
+  notebook's ``results/<profile>/<notebook>/summary.json``. The schema a finding notebook writes::
 
       {"finding": "Keyword focus is disrupted",          # one line, the paper's claim
        "verdict": "reproduced" | "partly" | "not reproduced",
        "headline": {"name": "KeyToken contribution drop, forget items (GA)",
                     "value": 0.41, "ci_low": 0.35, "ci_high": 0.47, "n": 120,
-                    "direction": "higher = focus more disrupted"},   # direction optional
-       "detail": "one sentence: what was measured and on what"}          # optional
+                    "direction": "higher = focus more disrupted",    # optional
+                    "threshold": 0.5},                    # optional: the rule's line in the figure
+       "control": {"name": "random non-key tokens",      # optional: drawn beside the headline
+                   "value": 0.1, "ci_low": 0.05, "ci_high": 0.2},
+       "conditions": [{"name": "CI low > 0.5", "met": true, "value": 0.84}],   # optional: the rule's
+                                                         # conditions, shown as met / not met
+       "n_questions": 72, "n_pairs": 1440,               # optional: independent questions, pairs
+       "detail": "one sentence: what was measured and on what",          # optional
+       "rule": "the verdict rule in words"}                              # optional
 
   A missing summary shows as "not run yet"; a malformed one is an error naming the file.
 - ``parameters.md``: every notebook's parameters (name, default, comment) read from its ``parameters`` cell.
 - ``profiles.md``: the built-in profiles, verbatim.
 - ``performance.md``: one table per benchmark result ``results/benchmarks/*.json``, each of the form
-  ``{"title": str, "machine": str, "command": str, "rows": [{column: value, ...}], "notes": str}``
-  (``notes`` optional; other keys are shown as a key/value table).
-- ``api.md``: the public functions and classes of every ``unpact`` module with their signatures and
-  docstrings, read from the source with ``ast`` (nothing is imported or executed).
+  ``{"title": str, "machine": str, "command": str, "rows": [{column: value, ...}], "notes": str,
+  "commit": str, "measured_utc": str, "code": {"paths": [...], "digest": str}}`` (written by
+  :func:`unpact.report.write_benchmark`; ``notes`` optional; files without ``commit``/``code``
+  were measured before commit tracking and say so; other keys are shown as a key/value table).
+- ``api.md``: one ``automodule`` section per public ``unpact`` module (Sphinx autodoc imports the
+  package and renders the docstrings, so the general index lists every documented object).
 
 Notebooks of the table of contents that were not executed get a stub page saying how to run them
 (``book/executed/NAME.ipynb``), so ``unpact book --only ...`` still builds a whole book.
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 from pathlib import Path
@@ -36,18 +45,22 @@ from typing import Any
 import unpact
 from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_parameters
 from unpact.book.profiles import builtin_profiles
+from unpact.book.provenance import benchmark_status
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
+from unpact.book.verdict import conditions_text, found_sentence, sample_size, value_ci, verdict_figure
 from unpact.errors import UsageError
 from unpact.findings.verdicts import VERDICTS
 from unpact.io import atomic_write_text
 
 GENERATED_DIR = Path("book") / "_generated"
 BENCHMARKS_DIR = RESULTS_DIR / "benchmarks"
+BENCHMARK_META = ("title", "machine", "command", "commit", "measured_utc", "code")
 HEADLINE_KEYS = ("name", "value", "ci_low", "ci_high", "n")
+CI_KEYS = ("value", "ci_low", "ci_high")
 FINDING_TITLES = {
-    "01_keyword_focus": "1. Keyword focus is disrupted",
-    "02_recovery_by_emphasis": "2. Recovery without weight change",
-    "03_indiscriminate_penalization": "3. Indiscriminate penalization",
+    "01_keyword_focus": "1. Keyword focus after unlearning",
+    "02_recovery_by_emphasis": "2. Recovery by emphasis",
+    "03_indiscriminate_penalization": "3. Penalty on non-key tokens",
 }
 
 
@@ -57,13 +70,15 @@ def generate_pages(root: Path, profile_name: str) -> list[Path]:
     out = root / GENERATED_DIR
     pages = {
         "status.md": status_markdown(root, profile_name),
+        "findings.md": findings_markdown(root, profile_name),
         "parameters.md": parameters_markdown(root),
         "profiles.md": profiles_markdown(),
         "performance.md": performance_markdown(root / BENCHMARKS_DIR),
         "api.md": api_markdown(Path(unpact.__file__).parent),
     }
     written = [atomic_write_text(out / name, text) for name, text in pages.items()]
-    return written + write_missing_notebook_stubs(root)
+    figure = verdict_figure(finding_summaries(root, profile_name), FINDING_TITLES, out / "verdict.png")
+    return [*written, figure, *write_missing_notebook_stubs(root)]
 
 
 def read_summary(path: Path) -> dict[str, Any]:
@@ -80,27 +95,58 @@ def read_summary(path: Path) -> dict[str, Any]:
         problems += [f"headline.{k}" for k in HEADLINE_KEYS if k not in headline]
     if summary.get("verdict") not in VERDICTS:
         problems.append(f"verdict must be one of {', '.join(VERDICTS)}")
+    conditions = summary.get("conditions", [])
+    if not isinstance(conditions, list) or not all(
+            isinstance(c, dict) and "name" in c and isinstance(c.get("met"), bool) for c in conditions):
+        problems.append("conditions must be a list of {name, met: true/false, value?}")
+    control = summary.get("control")
+    if control is not None and not (isinstance(control, dict) and all(k in control for k in CI_KEYS)):
+        problems.append("control must be a mapping with value, ci_low, ci_high")
     if problems:
         raise UsageError(f"{path}: malformed summary ({'; '.join(problems)})")
     return summary
 
 
+def finding_summaries(root: Path, profile_name: str) -> dict[str, dict[str, Any] | None]:
+    """Each finding notebook's checked ``summary.json`` (``None`` when it has not run)."""
+    paths = {nb: Path(root) / results_dir(profile_name, nb) / "summary.json" for nb in FINDING_NOTEBOOKS}
+    return {nb: read_summary(path) if path.is_file() else None for nb, path in paths.items()}
+
+
 def status_markdown(root: Path, profile_name: str) -> str:
-    """The introduction's status table: one row per finding, from the notebooks' ``summary.json``."""
-    lines = [f"Results of the `{profile_name}` profile (read from `results/{profile_name}/*/summary.json`).", "",
-             "| Finding | On the organism | Headline number | Value [95% CI] | n |", "| --- | --- | --- | --- | --- |"]
-    for nb in FINDING_NOTEBOOKS:
+    """The introduction's status table: one row per finding, from the notebooks' ``summary.json``.
+
+    The rule conditions column (met / not met) appears when any summary records ``conditions``.
+    """
+    summaries = finding_summaries(root, profile_name)
+    with_conditions = any(s and s.get("conditions") for s in summaries.values())
+    header = ["Finding", "Verdict", "Headline: value [95% CI]", *(["Rule conditions"] if with_conditions else []), "n"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for nb, s in summaries.items():
         link = f"{{doc}}`{FINDING_TITLES[nb]} </book/executed/{nb}>`"
-        path = Path(root) / results_dir(profile_name, nb) / "summary.json"
-        if not path.is_file():
-            lines.append(f"| {link} | not run yet | | | |")
+        if s is None:
+            lines.append("| " + " | ".join([link, "not run yet", *[""] * (len(header) - 2)]) + " |")
             continue
-        s = read_summary(path)
-        h = s["headline"]
-        name = h["name"] + (f" ({h['direction']})" if h.get("direction") else "")
-        value = f"{_num(h['value'])} [{_num(h['ci_low'])}, {_num(h['ci_high'])}]"
-        lines.append(f"| {link} | **{s['verdict']}** | {_cell(name)} | {value} | {h['n']} |")
-    return "\n".join(lines) + "\n"
+        cells = [link, f"**{s['verdict']}**", f"{_cell(s['headline']['name'])}: {value_ci(s['headline'])}"]
+        if with_conditions:
+            cells.append(_cell(conditions_text(s) or "not recorded"))
+        lines.append("| " + " | ".join([*cells, sample_size(s)]) + " |")
+    source = (f"Profile `{profile_name}`, from `results/{profile_name}/*/summary.json`; two significant figures; "
+              "n = independent questions (pairs) where recorded, else the headline's count.")
+    return "\n".join(lines) + "\n\n" + source + "\n"
+
+
+def findings_markdown(root: Path, profile_name: str) -> str:
+    """What was found, one item per finding, generated from the results (verdict, headline, control, rule)."""
+    items = []
+    for nb, s in finding_summaries(root, profile_name).items():
+        link = f"{{doc}}`{FINDING_TITLES[nb]} </book/executed/{nb}>`"
+        if s is None:
+            items.append(f"- {link}: not run yet (`unpact run --only {nb}`).")
+            continue
+        rule = f" Rule: {s['rule']}" if s.get("rule") else ""
+        items.append(f"- {link}. {found_sentence(s)}{rule}")
+    return "\n".join(items) + "\n"
 
 
 def parameters_markdown(root: Path) -> str:
@@ -131,7 +177,7 @@ def profiles_markdown() -> str:
 
 
 def performance_markdown(folder: Path) -> str:
-    """One table per benchmark result file in ``folder`` (machine and command named)."""
+    """One table per benchmark result file in ``folder``: machine, command, commit and date it was measured at."""
     files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
     if not files:
         return f"No benchmark results yet (expected `{BENCHMARKS_DIR.as_posix()}/*.json`).\n"
@@ -142,42 +188,53 @@ def performance_markdown(folder: Path) -> str:
         except ValueError as exc:
             raise UsageError(f"{path}: not valid JSON ({exc})") from exc
         title = data.get("title", path.stem)
-        head = [f"## {title}", "", f"Machine: {data.get('machine', 'not recorded')}. "
-                f"Command: `{data.get('command', 'not recorded')}`. "
-                f"File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.", ""]
+        where = (f"Machine: {data.get('machine', 'not recorded')}. Command: `{data.get('command', 'not recorded')}`. "
+                 f"File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.")
+        head = [f"## {title}", "", measured_line(data), "", where, ""]
         rows = data.get("rows")
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
             table = _table(rows)
         else:
-            shown = {k: v for k, v in data.items() if k not in ("title", "machine", "command", "notes")}
+            shown = {k: v for k, v in data.items() if k not in (*BENCHMARK_META, "notes")}
             table = _table([{"key": k, "value": v} for k, v in shown.items()])
-        notes = ["", f"{data['notes']}"] if data.get("notes") else []
+        notes = ["", str(data["notes"])] if data.get("notes") else []
         parts.append("\n".join(head + table + notes + [""]))
     return "\n".join(parts)
 
 
+def measured_line(data: dict[str, Any]) -> str:
+    """``Measured at commit `abc1234` on 2026-12-02 05:30 UTC.``, and whether the code changed since (provenance)."""
+    status = benchmark_status(data)
+    if status == "untracked":
+        return ("**Measured before commit tracking** (no commit or code digest recorded; "
+                "the date, if any, is in the notes).")
+    commit = data.get("commit")
+    when = str(data.get("measured_utc", "")).replace("T", " ").replace("Z", " UTC")
+    dirty = "+dirty" if commit and commit.endswith("+dirty") else ""
+    text = f"Measured at commit `{commit[:12]}{dirty}`" if commit else "Measured"
+    text += f" on {when}." if when else "."
+    return text + {"current": " The code that made it is unchanged since.",
+                   "stale": " **Stale**: the code that made it has changed since; rerun the command below.",
+                   "unknown": " (The code that made it is not in this checkout, so staleness is not checked.)"}[status]
+
+
+def api_modules(package_dir: Path) -> list[str]:
+    """The documented modules of the package: every public module except the command-line wrappers, sorted."""
+    package_dir = Path(package_dir)
+    modules = []
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        if any(p.startswith("_") and p != "__init__" for p in parts) or "commands" in parts or parts[-1] == "cli":
+            continue
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
 def api_markdown(package_dir: Path) -> str:
-    """Reference of the public API, module by module, from the source (signatures and docstrings)."""
-    parts = []
-    for path in sorted(Path(package_dir).rglob("*.py")):
-        rel = path.relative_to(Path(package_dir).parent).with_suffix("")
-        parts_ = rel.parts
-        if any(p.startswith("_") and p != "__init__" for p in parts_) or "commands" in parts_ or parts_[-1] == "cli":
-            continue
-        module = ".".join(parts_[:-1] if parts_[-1] == "__init__" else parts_)
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        entries = _public_entries(tree)
-        doc = ast.get_docstring(tree)
-        if not entries and not doc:
-            continue
-        parts.append(f"## `{module}`\n")
-        if doc:
-            parts.append(_text_block(doc))
-        for signature, docstring in entries:
-            parts.append(f"````python\n{signature}\n````\n")
-            if docstring:
-                parts.append(_text_block(docstring))
-    return "\n".join(parts)
+    """Reference of the public API, one section per module, rendered by Sphinx autodoc (napoleon for the docstrings)."""
+    sections = [f"## {module}\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n"
+                for module in api_modules(package_dir)]
+    return "\n".join(sections)
 
 
 def write_missing_notebook_stubs(root: Path) -> list[Path]:
@@ -197,45 +254,6 @@ def write_missing_notebook_stubs(root: Path) -> list[Path]:
         atomic_write_text(target, nbformat.writes(stub))
         written.append(target)
     return written
-
-
-def _public_entries(tree: ast.Module) -> list[tuple[str, str | None]]:
-    """(signature, docstring) of the module's public top-level functions and classes (and their public methods)."""
-    exported = _dunder_all(tree)
-    entries: list[tuple[str, str | None]] = []
-    for node in tree.body:
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if node.name.startswith("_") or (exported is not None and node.name not in exported):
-            continue
-        if isinstance(node, ast.ClassDef):
-            bases = ", ".join(ast.unparse(b) for b in node.bases)
-            entries.append((f"class {node.name}({bases})" if bases else f"class {node.name}", ast.get_docstring(node)))
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not item.name.startswith("_"):
-                    entries.append((f"{node.name}.{_signature(item)}", ast.get_docstring(item)))
-        else:
-            entries.append((_signature(node), ast.get_docstring(node)))
-    return entries
-
-
-def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"{node.name}({ast.unparse(node.args)}){returns}"
-
-
-def _dunder_all(tree: ast.Module) -> set[str] | None:
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            try:
-                return set(ast.literal_eval(node.value))
-            except ValueError:
-                return None
-    return None
-
-
-def _text_block(text: str) -> str:
-    return f"````text\n{text.rstrip()}\n````\n"
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
