@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,51 @@ def test_loop_runs_on_every_architecture(tiny_model: tuple[Any, Any], method: st
     res = unlearn(model, tok, FORGET, RETAIN, method, FAST, Budget(steps=2), progress=False)
     after = _weights(res.model)
     assert res.record["steps"] == 2 and any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_benchmark_settings_train_on_the_corpus_and_the_retain_train_split(
+    saved_tiny_model: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A benchmark's unlearning settings (the facts convention): corpus instead of the forget questions,
+    ``retain_train`` for the retain term, its own general set, parameter and budget defaults under the user's."""
+    base = _model_dir(saved_tiny_model)
+    data = base / "unpact-data"
+    save_items(data / "toy-retain_train.jsonl", [replace(it, id=f"t{i}", split="retain_train")
+                                                for i, it in enumerate(RETAIN[:2])])
+    save_items(data / "toy-general.jsonl", RETAIN[2:])
+    (data / "corpora").mkdir()
+    (data / "corpora" / "toy-forget.jsonl").write_text('{"text": "Mira was born in Paris ."}\n')
+    settings = {"forget_corpus": "corpora/toy-forget.jsonl", "retain_split": "retain_train",
+                "general": ["toy", "general"], "params": {"lr": 1e-4, "eval_every": 2}, "budget": {"steps": 2}}
+    (data / "toy-unlearning.json").write_text(json.dumps(settings))
+    seen: dict[str, Any] = {}
+
+    def fake_unlearn(model: Any, tok: Any, forget: Any, retain: Any, method: str, params: Any, budget: Any,
+                     *args: Any, **kwargs: Any) -> Any:
+        seen.update(forget=forget, retain=retain, params=params, budget=budget, **kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("unpact.unlearn.artifact.unlearn", fake_unlearn)
+    with pytest.raises(RuntimeError, match="stop here"):
+        unlearn_to_dir(base, "toy", "npo", {"batch_size": 2}, progress=False)
+    assert [it.id for it in seen["forget"]] == [it.id for it in FORGET]  # evaluated, not trained on
+    assert [it.id for it in seen["retain"]] == ["t0", "t1"]
+    assert [it.id for it in seen["general_items"]] == ["r2"]
+    assert seen["forget_texts"] == ["Mira was born in Paris ."] and seen["train_on_forget_items"] is False
+    assert seen["params"]["lr"] == 1e-4 and seen["params"]["batch_size"] == 2 and seen["budget"] == Budget(steps=2)
+    with pytest.raises(RuntimeError):  # a method that cannot train on texts keeps the questions
+        unlearn_to_dir(base, "toy", "idk_dpo", {"idk_answers": ("Paris",)}, progress=False)
+    assert seen["forget_texts"] is None and seen["train_on_forget_items"] is True
+    (data / "toy-unlearning.json").write_text('{"forget_corpus": "x", "colour": "red"}')
+    with pytest.raises(UsageError, match="unknown keys \\['colour'\\]"):
+        unlearn_to_dir(base, "toy", "npo", progress=False)
+
+
+def test_corpus_only_training_needs_texts(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    with pytest.raises(UsageError, match="needs forget_texts"):
+        unlearn(model, tok, FORGET, RETAIN, "ga", FAST, Budget(steps=1), train_on_forget_items=False, progress=False)
+    res = unlearn(model, tok, FORGET, RETAIN, "ga", FAST, Budget(steps=1), forget_texts=["Mira was born in Paris ."],
+                  train_on_forget_items=False, progress=False)
+    assert res.record["trained_on_forget_items"] is False and res.record["n_forget_texts"] == 1
+    assert res.record["prompt_format"] == "plain"

@@ -2,8 +2,10 @@
 
 A ``Study`` ties the package together for the notebooks (and for users' own models):
 
-1. the **base model**: the organism (``unpact.organism.train_organism``), or any causal LM folder
-   that carries QA sets (``unpact-data/``) or is given QA files;
+1. the **base model**: the organism (``unpact.organism.train_organism``), a named pretrained model
+   (``unpact models``: ``smollm2-135m``, ``gemma3-270m``), or any causal LM folder that carries QA
+   sets (``unpact-data/``) or is given QA files. With the ``facts`` benchmark among the domains, the
+   facts are built for the base model first (``unpact.data.facts``: the candidates it answers);
 2. one **unlearned model** per (method, benchmark): ``unpact.unlearn.unlearn_to_dir`` (cached),
    or the user's own checkpoints;
 3. **outcomes**: greedy correctness of the base and unlearned models on the benchmark's
@@ -14,6 +16,11 @@ A ``Study`` ties the package together for the notebooks (and for users' own mode
    each style, the words coming from each token source: ``base_key`` (KeyTokens of the base
    model), ``unlearned_key`` (KeyTokens of the unlearned model: an attacker without the original),
    ``gold_keywords`` and the ``control`` (as many random non-key content words of the question).
+
+Every model is prompted in its own format (``prompt_format``: ``auto`` = its chat template when it
+has one, else the plain template) and judged by the format's default judge unless ``judge`` is
+given. Attribution explains a fixed response: the base model's own answer sentence where the items
+record one (``meta["base_answer"]``, the facts benchmark), else the gold answer.
 
 The frames use ``domain`` for the *unlearned benchmark* and ``split`` in {forget, retain,
 general}, the layout ``unpact.findings`` expects; items are matched by id everywhere. Models are
@@ -39,7 +46,8 @@ from unpact.attribution import AttributionResult, Attributor, PromptAttribution
 from unpact.attribution.keytokens import KeyRule, keyword_scores
 from unpact.attribution.tracking import unit_changes
 from unpact.cache import cached_artifact, config_hash, model_identity, source_digest
-from unpact.data.benchmarks import benchmark_file, benchmark_items
+from unpact.data.benchmarks import benchmark_file, benchmark_items, benchmark_settings
+from unpact.data.facts import FACTS, build_facts
 from unpact.data.schema import QAItem
 from unpact.emphasis import EMPHASIS_STYLES, emphasize
 from unpact.errors import UsageError, check_choice
@@ -49,8 +57,14 @@ from unpact.findings.recovery import TOKEN_SOURCES
 from unpact.findings.tokens import control_tokens
 from unpact.io import atomic_write_bytes
 from unpact.metrics import JUDGES
-from unpact.modeling import load_model_and_tokenizer
-from unpact.prompts import QA_TEMPLATE, qa_target
+from unpact.modeling import load_model_and_tokenizer, load_tokenizer
+from unpact.pretrained import REGISTRY, resolve_model
+from unpact.prompts import (
+    PROMPT_FORMATS,
+    attribution_template,
+    format_target,
+    resolve_prompt_format,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -60,6 +74,13 @@ __all__ = ["PAPER_METHODS", "KeyRule", "Study", "StudyCache", "StudyConfig", "co
 
 PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
 T = TypeVar("T")
+
+
+def attribution_target(item: QAItem, prompt_format: str) -> str:
+    """The fixed response attribution explains: the base model's own answer (``meta["base_answer"]``,
+    recorded only where it was judged correct) when the item has one, else the gold answer, as a target
+    of ``prompt_format``."""
+    return format_target(str(item.meta.get("base_answer") or item.answer), prompt_format)
 
 
 def items_fingerprint(items: Sequence[QAItem]) -> str:
@@ -144,18 +165,24 @@ class StudyConfig:
     key_rule: KeyRule = KeyRule()
     styles: tuple[str, ...] = tuple(EMPHASIS_STYLES)
     sources: tuple[str, ...] = TOKEN_SOURCES
-    general: tuple[str, str] = ("general", "test")
-    judge: str = "exact"
+    general: tuple[str, str] | None = None
+    judge: str | None = None
     dtype: str = "float32"
     device: str | None = None
     cache_root: str | None = None
+    prompt_format: str = "auto"
+    max_items: int | None = None
 
     def __post_init__(self) -> None:
         for style in self.styles:
             check_choice("emphasis style", style, EMPHASIS_STYLES)
         for source in self.sources:
             check_choice("token source", source, TOKEN_SOURCES)
-        check_choice("judge", self.judge, JUDGES)
+        if self.judge is not None:
+            check_choice("judge", self.judge, JUDGES)
+        check_choice("prompt format", self.prompt_format, PROMPT_FORMATS)
+        if self.max_items is not None and self.max_items < 1:
+            raise UsageError(f"max_items must be a positive number of items per split, got {self.max_items}")
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
 
@@ -173,11 +200,25 @@ class Study:
         self._questions: dict[tuple[str, str, str, str], tuple[str, ...]] = {}
 
     # -- models -----------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """The base model's name in results: the organism's architecture, else the model name or folder name."""
+        base = self.config.base_model
+        return self.config.arch if not base else base if base in REGISTRY else Path(base).name
+
+    @property
+    def family(self) -> str:
+        """``organism`` (trained here from scratch) or ``pretrained`` (a named or user-given model)."""
+        return "pretrained" if self.config.base_model else "organism"
+
     @functools.cached_property
     def base_dir(self) -> Path:
         cfg = self.config
         if cfg.base_model:
-            return Path(cfg.base_model)
+            folder = Path(resolve_model(cfg.base_model))
+            if FACTS in cfg.domains and not cfg.data_dir:
+                build_facts(folder, prompt_format=cfg.prompt_format, device=cfg.device)
+            return folder
         from unpact.organism import train_organism
 
         return train_organism(cfg.arch, cfg.organism_profile, cfg.seed, cache_root=cfg.cache_root,
@@ -204,18 +245,29 @@ class Study:
         return self.cache.load(folder, self.config.dtype, self.config.device)
 
     # -- items ------------------------------------------------------------------------------
+    def general_set(self, domain: str) -> tuple[str, str]:
+        """(benchmark, split) of the general items for ``domain``: the config's, else the benchmark's own
+        unlearning settings (``facts``: ``facts/general``), else ``general/test``."""
+        if self.config.general is not None:
+            return self.config.general
+        bench, split = benchmark_settings(self.base_dir, domain, self.config.data_dir).get("general",
+                                                                                           ("general", "test"))
+        return str(bench), str(split)
+
     def items(self, domain: str) -> tuple[QAItem, ...]:
-        """Forget and retain items of ``domain`` and the general items, with ``domain``/``split`` relabelled."""
-        bench, general_split = self.config.general
+        """Forget and retain items of ``domain`` and the general items, with ``domain``/``split`` relabelled
+        (the first ``max_items`` of each split when set)."""
+        bench, general_split = self.general_set(domain)
         data_dir = self.config.data_dir
+        limit = self.config.max_items
 
         def read() -> tuple[QAItem, ...]:
             parts = [(s, benchmark_items(self.base_dir, domain, s, data_dir)) for s in ("forget", "retain")]
             parts.append(("general", benchmark_items(self.base_dir, bench, general_split, data_dir)))
-            return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its)
+            return tuple(replace(it, domain=domain, split=s) for s, its in parts for it in its[:limit])
 
         key = {"base": str(self.base_dir.resolve()), "domain": domain, "data_dir": data_dir,
-               "general": [bench, general_split]}
+               "general": [bench, general_split], "max_items": limit}
         return self.cache.result("items", key, read)
 
     def forget_items(self, domain: str) -> list[QAItem]:
@@ -230,10 +282,11 @@ class Study:
         """Per-item evaluation (plain questions) of the model in ``folder`` on the items of ``domain``."""
         def run() -> pd.DataFrame:
             model, tok = self.load(folder)
-            return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge)
+            return evaluate_items(model, tok, list(self.items(domain)), judge=self.config.judge,
+                                  prompt_format=self.config.prompt_format)
 
-        return self.cache.result("evaluation", self._table_key(folder, domain, judge=self.config.judge), run,
-                                 table=True)
+        key = self._table_key(folder, domain, judge=self.config.judge, prompt_format=self.config.prompt_format)
+        return self.cache.result("evaluation", key, run, table=True)
 
     def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
         """The forget items re-asked in every (style, source), evaluated in one batched call."""
@@ -241,7 +294,8 @@ class Study:
         forget = self.forget_items(domain)
         keys = [(style, source) for style in self.config.styles for source in self.config.sources]
         questions = [q for style, source in keys for q in self.emphasized_questions(domain, method, style, source)]
-        frame = evaluate_items(model, tok, forget * len(keys), questions=questions, judge=self.config.judge)
+        frame = evaluate_items(model, tok, forget * len(keys), questions=questions, judge=self.config.judge,
+                               prompt_format=self.config.prompt_format)
         variant = pd.Series([key for key in keys for _ in forget], index=frame.index)
         return {key: frame[variant == key].reset_index(drop=True) for key in keys}
 
@@ -249,15 +303,23 @@ class Study:
         """unPact contributions (gold answer, question words only) of every item of ``domain``, keyed by item id."""
         method = self.config.attribution_method
 
+        fmt = self.prompt_format
+
         def run() -> AttributionResult:
             model, tok = self.load(folder)
             items = self.items(domain)
             attributor = Attributor(model, tok, method=method, granularity="word", progress=False)
-            return attributor.attribute([it.question for it in items], [qa_target(it.answer) for it in items],
-                                        template=QA_TEMPLATE, ids=[it.id for it in items])
+            return attributor.attribute([it.question for it in items], [attribution_target(it, fmt) for it in items],
+                                        template=attribution_template(fmt), ids=[it.id for it in items])
 
-        key = self._table_key(folder, domain, method=method, template=QA_TEMPLATE)
+        key = self._table_key(folder, domain, method=method, template=attribution_template(fmt),
+                              target="base_answer_else_gold")
         return self.cache.result("attribution", key, run, table=True)
+
+    @functools.cached_property
+    def prompt_format(self) -> str:
+        """The resolved prompt format (``chat`` or ``plain``) of the base model's tokenizer."""
+        return resolve_prompt_format(load_tokenizer(self.base_dir), self.config.prompt_format)
 
     def key_words(self, attribution: PromptAttribution) -> list[str]:
         """The KeyToken words of one prompt's attribution, in question order."""
@@ -338,8 +400,11 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
     one shared cache). ``parameters`` is the notebook's namespace; the names it reads, when present:
     ``profile``, ``archs``, ``seeds``, ``methods``, ``domains``, ``styles``, ``token_sources``, ``top_k``
     and ``alpha`` (the KeyToken rule; ``alpha`` 0 = no threshold), ``attribution_method``, ``judge``,
-    ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``; other names
-    are ignored. ``config`` sets further ``StudyConfig`` fields and wins over the parameters."""
+    ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``, ``prompt_format``;
+    and for the pretrained models studied beside the organism: ``pretrained_models`` (names of
+    ``unpact models`` or folders; one study each per seed), ``pretrained_domains`` (default ``facts``),
+    ``pretrained_methods`` (default: ``methods``) and ``pretrained_max_items`` (items per split, 0 = all).
+    Other names are ignored. ``config`` sets further ``StudyConfig`` fields and wins over the parameters."""
     p = parameters
     fields: dict[str, Any] = {}
     if "profile" in p:
@@ -350,13 +415,22 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
             fields[target] = tuple(p[name])
     if "top_k" in p or "alpha" in p:
         fields["key_rule"] = KeyRule(top_k=p.get("top_k"), alpha=p.get("alpha") or None)
-    for name in ("attribution_method", "judge", "stop_at", "unlearned_models"):
+    for name in ("attribution_method", "stop_at", "unlearned_models", "prompt_format"):
         if name in p:
             fields[name] = p[name]
-    for name in ("base_model", "data_dir"):
+    for name in ("base_model", "data_dir", "judge"):
         if name in p:
             fields[name] = p[name] or None
-    return make_studies(p.get("archs", ("llama",)), p.get("seeds", (0,)), cache=cache, **{**fields, **config})
+    seeds = p.get("seeds", (0,))
+    cache = cache if cache is not None else StudyCache(config.get("cache_root"))
+    studies = make_studies(p.get("archs", ("llama",)), seeds, cache=cache, **{**fields, **config})
+    pretrained = {**fields, "domains": tuple(p.get("pretrained_domains", (FACTS,))),
+                  "methods": tuple(p.get("pretrained_methods") or fields.get("methods", PAPER_METHODS)),
+                  "max_items": p.get("pretrained_max_items") or None, "unlearned_models": {}, "data_dir": None,
+                  **config}
+    for name in p.get("pretrained_models", ()):
+        studies += [Study(StudyConfig(base_model=name, seed=int(s), **pretrained), cache=cache) for s in seeds]
+    return studies
 
 
 def keyword_scores_frame(studies: Sequence[Study]) -> pd.DataFrame:
@@ -370,7 +444,7 @@ def keyword_scores_frame(studies: Sequence[Study]) -> pd.DataFrame:
             scores = keyword_scores(s.attribution(s.base_dir, domain), {it.id: it.keywords for it in items},
                                     **s.config.key_rule.as_kwargs())
             split = {it.id: it.split for it in items}
-            parts.append(scores.assign(arch=s.config.arch, seed=s.config.seed, domain=domain,
+            parts.append(scores.assign(arch=s.label, family=s.family, seed=s.config.seed, domain=domain,
                                        split=scores["item_id"].map(split)))
     return pd.concat(parts, ignore_index=True)
 
@@ -385,7 +459,7 @@ def unlearning_runs(studies: Sequence[Study]) -> tuple[pd.DataFrame, pd.DataFram
         for method, domain in s.grid():
             folder = s.unlearned_dir(method, domain)
             rec = read_record(folder)
-            keys = dict(arch=s.config.arch, seed=s.config.seed, method=method, domain=domain)
+            keys = dict(arch=s.label, family=s.family, seed=s.config.seed, method=method, domain=domain)
             records.append(dict(**keys, steps=rec["steps"], stop_reason=rec["stop_reason"], seconds=rec["duration_s"],
                                 **{f"final_{k}": v for k, v in rec["metrics"].items()}))
             curves.append(pd.read_csv(folder / LOG_FILE).assign(**keys))
@@ -399,8 +473,9 @@ def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:
     parts = []
     for s in studies:
         frame = getattr(s, what)()
-        tag = f"{s.config.arch}/{s.config.seed}/"
-        parts.append(frame.assign(arch=s.config.arch, seed=s.config.seed, item_id=tag + frame["item_id"].astype(str)))
+        tag = f"{s.label}/{s.config.seed}/"
+        parts.append(frame.assign(arch=s.label, family=s.family, seed=s.config.seed,
+                                  item_id=tag + frame["item_id"].astype(str)))
     return pd.concat(parts, ignore_index=True)
 
 

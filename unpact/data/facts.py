@@ -53,6 +53,19 @@ FACTS = "facts"
 FACTS_SPLITS = ("forget", "retain", "retain_train", "general")
 CORPUS_FILE = Path("corpora") / "facts-forget.jsonl"  # inside unpact-data/, apart from the QA files
 ELIGIBILITY_FILE = "facts-eligibility.json"
+# How the facts are unlearned (``unpact.data.benchmarks.benchmark_settings``): written beside the QA files.
+UNLEARNING_SETTINGS: dict[str, Any] = {
+    "forget_corpus": str(CORPUS_FILE),
+    "retain_split": "retain_train",
+    "general": [FACTS, "general"],
+    "params": {"lr": 5e-5, "batch_size": 8, "retain_batch_size": 8, "eval_every": 5, "eval_items": 32},
+    "budget": {"steps": 30},
+    "why": ("Unlearn the forget corpus (plain statements), never the evaluated questions (MUSE/WMDP); the retain "
+            "term trains on retain_train only, so evaluated retain items stay out of sample. lr 5e-5 with 8 + 8 "
+            "examples a step: in a calibration trial on SmolLM2-135M (NPO + retain NLL) it forgot 34 known "
+            "facts in about 20 steps with held-out retain at 0.86-0.93, where 1e-5 forgot only 18% in 60 "
+            "steps; 30 steps, checked every 5, cover the trajectory from base to forgotten for a depth curve."),
+}
 FACTS_VERSION = 2  # part of the recorded configuration: files built by another version are rebuilt
 SOURCES = {
     "forget": "countryinfo (MIT) and us (BSD-3)",
@@ -277,5 +290,6 @@ def build_facts(
     atomic_write_jsonl(out / CORPUS_FILE, corpus)
     record = {"model": str(folder.resolve()), "settings": settings, "prompt_format_used": fmt,
               "judge": default_judge(fmt), "counts": counts, "sources": SOURCES, "corpus_statements": len(corpus)}
+    atomic_write_json(out / f"{FACTS}-unlearning.json", UNLEARNING_SETTINGS)
     atomic_write_json(out / ELIGIBILITY_FILE, record)
     return record

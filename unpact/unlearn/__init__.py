@@ -8,7 +8,7 @@ docstring gives its loss formula and source, its ``Params`` dataclass the typed 
 
 Data conventions (each a documented choice):
 
-- forget examples are the forget QA items as ``qa_prompt(question)`` + ``qa_target(answer)``
+- forget examples are the forget QA items as ``format_prompt(question)`` + ``format_target(answer)``
   with the loss on the answer tokens only (the tokens evaluation scores); plain texts (e.g.
   corpus sentences about the forget entities) may be added with ``forget_texts`` (loss on all
   tokens). Multiple-choice items train on their gold option text.

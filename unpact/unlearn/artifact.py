@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, folder_hash, is_complete
-from unpact.data.benchmarks import available_benchmarks, benchmark_items, copy_benchmark_data
+from unpact.data.benchmarks import (
+    available_benchmarks,
+    benchmark_items,
+    benchmark_settings,
+    copy_benchmark_data,
+    data_folder,
+)
 from unpact.data.schema import QAItem, load_items
 from unpact.errors import UsageError
 from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json, read_jsonl
 from unpact.modeling import load_model_and_tokenizer
+from unpact.pretrained import resolve_model
 from unpact.unlearn.loop import unlearn
 from unpact.unlearn.methods import get_method
 from unpact.unlearn.params import Budget, build_params
@@ -52,18 +59,30 @@ def unlearn_to_dir(
 ) -> Path:
     """Unlearn ``benchmark``'s forget split from the model in ``base_model_dir``; return the output folder.
 
-    Forget/retain QA come from the folder's ``unpact-data/<benchmark>-{forget,retain}.jsonl``
-    unless ``forget_file``/``retain_file`` (the QA JSONL schema) are given; the ``general`` test
-    set, when the folder carries one, is evaluated at the end. With ``out`` the result is written
-    there (reused if it already holds this configuration), else into the cache.
+    ``base_model_dir`` may be a name of ``unpact models`` (converted on first use). Forget/retain
+    QA come from the folder's ``unpact-data/<benchmark>-{forget,retain}.jsonl`` unless
+    ``forget_file``/``retain_file`` (the QA JSONL schema) are given; the ``general`` test set, when
+    the folder carries one, is evaluated at the end. A benchmark with unlearning settings
+    (``unpact.data.benchmarks.benchmark_settings``, e.g. ``facts``) changes these defaults: its forget
+    corpus is trained on instead of the forget questions (methods that cannot train on plain texts,
+    such as ``idk_dpo``, keep the questions; the record says which), its ``retain_split`` feeds the
+    retain term, and its ``params``/``budget`` are the defaults under the user's own. With ``out``
+    the result is written there (reused if it already holds this configuration), else into the cache.
     """
+    base_model_dir = resolve_model(base_model_dir)
     cls = get_method(method)
-    p = build_params(cls.Params, params, method)  # errors before anything is loaded
-    budget = budget or cls.default_budget
+    settings = {} if forget_file or retain_file else benchmark_settings(base_model_dir, benchmark)
+    p = build_params(cls.Params, {**settings.get("params", {}), **dict(params or {})}, method)  # errors early
+    budget = budget or (Budget(**settings["budget"]) if "budget" in settings else cls.default_budget)
     forget = _items(base_model_dir, benchmark, "forget", forget_file)
-    retain = _items(base_model_dir, benchmark, "retain", retain_file)
-    has_general = "general" in available_benchmarks(base_model_dir)
-    general = benchmark_items(base_model_dir, "general", "test") if has_general else []
+    retain = _items(base_model_dir, benchmark, settings.get("retain_split", "retain"), retain_file)
+    general_bench, general_split = settings.get("general", ("general", "test"))
+    has_general = general_split in available_benchmarks(base_model_dir).get(general_bench, [])
+    general = benchmark_items(base_model_dir, general_bench, general_split) if has_general else []
+    corpus = settings.get("forget_corpus")
+    uses_corpus = forget_texts_file is None and bool(corpus) and cls.accepts_forget_texts
+    if uses_corpus:
+        forget_texts_file = data_folder(base_model_dir) / str(corpus)
     config = {
         "base_model_hash": folder_hash(base_model_dir),
         "benchmark": benchmark,
@@ -76,6 +95,7 @@ def unlearn_to_dir(
         "stop_at": stop_at,
         "seed": seed,
         "bf16": bf16,
+        "settings": settings,
     }
 
     texts = _texts(forget_texts_file) if forget_texts_file else None
@@ -83,7 +103,8 @@ def unlearn_to_dir(
     def build(tmp: Path) -> dict[str, Any]:
         model, tokenizer = load_model_and_tokenizer(base_model_dir, device="cpu")
         result = unlearn(model, tokenizer, forget, retain, method, asdict(p), budget, stop_at, seed,
-                         general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress)
+                         general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress,
+                         train_on_forget_items=not uses_corpus)
         result.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         copy_benchmark_data(base_model_dir, tmp)

@@ -1,6 +1,7 @@
 """Training examples for unlearning: QA items as (prompt, target) with the loss on answer tokens only.
 
-A QA item becomes ``qa_prompt(question)`` + ``qa_target(answer)`` encoded exactly as evaluation
+A QA item becomes ``format_prompt(question)`` + ``format_target(answer)`` in the tokenizer's prompt format
+(``unpact.prompts``: the chat template when it has one, else the plain template), encoded exactly as evaluation
 encodes them (``unpact.scoring.encode_prompt`` / ``encode_target``), so the tokens trained on are
 the tokens scored. Labels are ``-100`` (ignored) on prompt and padding positions. A plain text
 (e.g. a corpus sentence about a forget entity) becomes an example with the loss on every token
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from unpact.data.schema import QAItem
-from unpact.prompts import qa_prompt, qa_target
+from unpact.prompts import format_prompt, format_target, resolve_prompt_format
 from unpact.scoring import check_fits, encode_prompt, encode_target
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def encode_pair(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prom
 
 def encode_item(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, item: QAItem) -> Example:
     """A QA item in the shared template (multiple-choice items train on their gold option text)."""
-    return encode_pair(model, tokenizer, qa_prompt(item.question), qa_target(item.answer))
+    fmt = resolve_prompt_format(tokenizer, "auto")
+    return encode_pair(model, tokenizer, format_prompt(tokenizer, item.question, fmt), format_target(item.answer, fmt))
 
 
 def encode_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from unpact.data.schema import QAItem
 from unpact.errors import UsageError
 from unpact.evaluate import accuracy_summary, evaluate_items
+from unpact.prompts import resolve_prompt_format
 from unpact.scoring import pad_id
 from unpact.unlearn.batches import BatchStream, encode_item, encode_text
 from unpact.unlearn.layers import select_trainable
@@ -79,6 +80,7 @@ def unlearn(
     device: str | None = None,
     bf16: bool = False,
     progress: bool = True,
+    train_on_forget_items: bool = True,
 ) -> UnlearnResult:
     """Unlearn ``forget_items`` from ``model`` (trained in place) with the registered ``method``.
 
@@ -87,15 +89,19 @@ def unlearn(
     every ``eval_every`` steps on the first ``eval_items`` forget items). ``general_items`` are
     evaluated at the end (and join the retain batches if ``retain_with_general``);
     ``forget_texts`` are plain texts (e.g. corpus sentences about forget entities) added to the
-    forget examples with the loss on all their tokens. ``device=None`` uses the CPU unless a GPU
+    forget examples with the loss on all their tokens. ``train_on_forget_items=False`` trains on the
+    ``forget_texts`` only (MUSE/WMDP-style: unlearn a corpus, evaluate the questions, which are then
+    used only to measure accuracy and the stop target). ``device=None`` uses the CPU unless a GPU
     is present; ``bf16`` trains in bfloat16 mixed precision.
     """
     cls = get_method(method)
     p = build_params(cls.Params, params, method)
     _check_inputs(forget_items, retain_items, stop_at, forget_texts, cls)
+    if not train_on_forget_items and not forget_texts:
+        raise UsageError("train_on_forget_items=False needs forget_texts to train on")
     started = time.perf_counter()
     run = _Run.setup(model, tokenizer, cls(p), p, forget_items, retain_items, general_items, forget_texts, seed,
-                     budget or cls.default_budget, device, bf16)
+                     budget or cls.default_budget, device, bf16, train_on_forget_items)
     try:
         rows, stop_reason = run.train(stop_at, progress)
         final = _export(run.accelerator.unwrap_model(run.train_model), run.method, run.ref, p.lora_r > 0)
@@ -120,6 +126,8 @@ def unlearn(
         "seed": seed,
         "n_forget": len(forget_items),
         "n_forget_texts": len(forget_texts or []),
+        "trained_on_forget_items": train_on_forget_items,
+        "prompt_format": resolve_prompt_format(tokenizer),
         "n_retain": run.n_retain,
         "metrics": metrics,
         "duration_s": round(time.perf_counter() - started, 3),
@@ -150,14 +158,14 @@ class _Run:
     def setup(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, method: Method[Any], p: CommonParams,
               forget_items: Sequence[QAItem], retain_items: Sequence[QAItem],
               general_items: Sequence[QAItem] | None, forget_texts: Sequence[str] | None, seed: int,
-              budget: Budget, device: str | None, bf16: bool) -> _Run:
+              budget: Budget, device: str | None, bf16: bool, train_on_forget_items: bool = True) -> _Run:
         """Seed, encode the examples, build the batch streams, the reference copy, the optimizer and accelerate."""
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         ref = _frozen_copy(model) if method.needs_reference else None
         model.train()
         retain_pool = list(retain_items) + (list(general_items or []) if p.retain_with_general else [])
-        forget_ex = [encode_item(model, tokenizer, it) for it in forget_items]
+        forget_ex = [encode_item(model, tokenizer, it) for it in forget_items] if train_on_forget_items else []
         forget_ex += [encode_text(model, tokenizer, t) for t in forget_texts or []]
         retain_ex = [encode_item(model, tokenizer, it) for it in retain_pool]
         pad = pad_id(tokenizer)

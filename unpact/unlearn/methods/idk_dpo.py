@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from unpact.errors import UsageError
-from unpact.prompts import qa_target
+from unpact.prompts import format_target, resolve_prompt_format
 from unpact.scoring import pad_id
 from unpact.unlearn.batches import Batch, collate, encode_pair
 from unpact.unlearn.losses import dpo_loss, sequence_logprobs
@@ -65,7 +65,8 @@ class IdkDPO(GDRetain):
 
     def forget_term(self, model: PreTrainedModel, ref: PreTrainedModel | None, forget: Batch) -> torch.Tensor:
         assert ref is not None
-        pairs = [encode_pair(self.model_for_limits, self.tokenizer, e.prompt, qa_target(self.idk_for(e.prompt)))
+        pairs = [encode_pair(self.model_for_limits, self.tokenizer, e.prompt,
+                             format_target(self.idk_for(e.prompt), resolve_prompt_format(self.tokenizer)))
                  for e in forget.examples]
         preferred = collate(pairs, pad_id(self.tokenizer)).to(forget.input_ids.device)
         win, _ = sequence_logprobs(model, preferred)
@@ -79,8 +80,9 @@ class IdkDPO(GDRetain):
 def usable_idk_answers(tokenizer: PreTrainedTokenizerBase, answers: tuple[str, ...]) -> tuple[str, ...]:
     """The answers the tokenizer encodes without its unknown token; ``UsageError`` if none is left."""
     unk = getattr(tokenizer, "unk_token_id", None)
+    fmt = resolve_prompt_format(tokenizer)
     ok = tuple(a for a in answers
-               if a.strip() and unk not in tokenizer(qa_target(a), add_special_tokens=False)["input_ids"])
+               if a.strip() and unk not in tokenizer(format_target(a, fmt), add_special_tokens=False)["input_ids"])
     if not ok:
         raise UsageError(
             f"idk_dpo: none of the idk answers {list(answers)} can be written with this tokenizer's vocabulary "
