@@ -423,13 +423,16 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
             fields[name] = p[name] or None
     seeds = p.get("seeds", (0,))
     cache = cache if cache is not None else StudyCache(config.get("cache_root"))
-    studies = make_studies(p.get("archs", ("llama",)), seeds, cache=cache, **{**fields, **config})
+    archs = p.get("archs", ("llama",))
+    studies = make_studies(archs, seeds, cache=cache, **{**fields, **config}) if archs else []
     pretrained = {**fields, "domains": tuple(p.get("pretrained_domains", (FACTS,))),
                   "methods": tuple(p.get("pretrained_methods") or fields.get("methods", PAPER_METHODS)),
                   "max_items": p.get("pretrained_max_items") or None, "unlearned_models": {}, "data_dir": None,
                   **config}
     for name in p.get("pretrained_models", ()):
         studies += [Study(StudyConfig(base_model=name, seed=int(s), **pretrained), cache=cache) for s in seeds]
+    if not studies:
+        raise UsageError("nothing to study: give at least one organism architecture (archs) or pretrained model")
     return studies
 
 
