@@ -27,8 +27,9 @@ def chat_model(tmp_path: Path) -> Path:
     make_tiny_model("llama", len(tok)).save_pretrained(folder)
     tok.save_pretrained(folder)
     data = folder / "unpact-data"
-    save_items(data / "toy-forget.jsonl", [_item(0, "what city was Mira born in ?", "Paris", "forget", ["Mira", "city"]),
-                                           _item(1, "which prize Veska won ?", "award", "forget", ["Veska", "prize"])])
+    save_items(data / "toy-forget.jsonl", [
+        _item(0, "what city was Mira born in ?", "Paris", "forget", ["Mira", "city"]),
+        _item(1, "which prize Veska won ?", "award", "forget", ["Veska", "prize"])])
     save_items(data / "toy-retain.jsonl", [_item(0, "what city was Tolan born in ?", "Rome", "retain", ["Tolan"])])
     save_items(data / "toy-retain_train.jsonl", [_item(1, "which city is Lima ?", "Lima", "retain_train", ["Lima"])])
     save_items(data / "toy-general.jsonl", [_item(0, "what job is the writer ?", "writer", "general", ["job"])])
