@@ -219,8 +219,9 @@ def compare_suite(model: Any, tok: Any, suite: str, prompts: list[str], targets:
 
 def pretrained_main(args: argparse.Namespace) -> None:
     """The suites of the module docstring on one pretrained model, written as one table."""
-    model, tok = load_model_and_tokenizer(args.model, dtype="float32", device="cpu")
-    peak = args.peak_tflops or measured_peak_tflops(torch.device("cpu"), torch.float32)
+    device = resolve_device(args.device)
+    model, tok = load_model_and_tokenizer(args.model, dtype=args.dtype, device=str(device))
+    peak = args.peak_tflops or measured_peak_tflops(device, DTYPES[args.dtype])
     rows = []
     for suite in args.suites.split(","):
         if suite == "facts":
@@ -238,7 +239,7 @@ def pretrained_main(args: argparse.Namespace) -> None:
         worst = min(r["native_vs_captum"] for r in rows)
         write_benchmark(args.json, f"Attribution on a pretrained model: native leave-one-out vs captum ({args.model})",
                         "python benchmarks/attribution.py " + " ".join(sys.argv[1:]), rows,
-                        f"{n_params(model) / 1e6:.0f}M parameters, float32, {torch.get_num_threads()} CPU threads; "
+                        f"{n_params(model) / 1e6:.0f}M parameters, {args.dtype} on {device}, {torch.get_num_threads()} CPU threads; "
                         f"every suite's three methods ran side by side on the same prompts (word granularity); "
                         f"native = prefix key/value reuse automatic (unpact.attribution.loo), no_reuse = one padded "
                         f"batch of all deletions; captum = LLMAttribution(FeatureAblation), one forward per deletion. "
