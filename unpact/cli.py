@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from unpact.errors import UsageError
 
-COMMANDS = ("data", "organism", "eval", "attribute", "unlearn", "run", "book")
+COMMANDS = ("data", "organism", "models", "eval", "attribute", "unlearn", "run", "book")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from unpact.errors import UsageError, check_choice
+from unpact.pretrained import resolve_model, unknown_model_hint
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -30,15 +31,16 @@ def load_model_and_tokenizer(
     device: str | None = None,
     device_map: str | None = None,
 ) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer from a folder or hub id, in eval mode.
+    """Load a causal LM and its tokenizer from a folder, a pretrained name or a hub id, in eval mode.
 
+    A pretrained name (``unpact models`` lists them) is converted into the cache on first use.
     Raises ``UsageError`` when the folder does not exist or holds no causal LM. ``device_map``
     (e.g. ``"auto"``) spreads a large model over the available GPUs through ``accelerate``.
     """
     from transformers import AutoConfig, AutoModelForCausalLM
 
     check_choice("dtype", dtype, DTYPES)
-    path = str(name_or_path)
+    path = resolve_model(name_or_path)
     local = Path(path)
     if local.exists() and not (local / "config.json").is_file():
         raise UsageError(f"{path!r} is not a Hugging Face model folder (no config.json)")
@@ -47,9 +49,9 @@ def load_model_and_tokenizer(
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read a model configuration from {path!r}: {exc}") from exc
+        raise UsageError(f"cannot read a model configuration from {path!r}{unknown_model_hint(path)}: {exc}") from exc
     architectures = getattr(config, "architectures", None) or []
-    if architectures and not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in architectures):
+    if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
         raise UsageError(f"{path!r} is not a causal LM (architectures: {architectures}); unpact needs a *ForCausalLM model")
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], device_map=device_map)
@@ -66,7 +68,7 @@ GENERIC_TOKENIZER_CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
 def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
-    """The folder's tokenizer; a generic ``tokenizer.json`` tokenizer is loaded as saved.
+    """The tokenizer of a folder, pretrained name or hub id; a generic ``tokenizer.json`` tokenizer is loaded as saved.
 
     transformers 5 maps a generic tokenizer (``tokenizer_class`` ``TokenizersBackend`` or
     ``PreTrainedTokenizerFast``) to the model type's own class when ``config.json`` names one (e.g.
@@ -75,6 +77,7 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
     """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    name_or_path = resolve_model(name_or_path)
     config_file = Path(name_or_path) / "tokenizer_config.json"
     if config_file.is_file():
         try:
