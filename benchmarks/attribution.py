@@ -163,7 +163,7 @@ def prose_suite(tok: Any, n: int, length: int) -> tuple[list[str], list[str]]:
     from unpact.data.synthetic import build_world
 
     facts = [f for f in build_world().facts if f.domain == "news"]
-    words = " ".join(sentence for f in facts for sentence in f.prose).split()
+    words = " ".join(sentence.replace("{v}", f.value) for f in facts for sentence in f.prose).split()
     prompts, start = [], 0
     for _ in range(n):
         taken: list[str] = []
