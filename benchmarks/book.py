@@ -11,7 +11,7 @@ It also writes where the cold run's time went (``book-stages-<profile>.json``), 
 itself recorded: organism training and evaluation (the organisms' ``organism.json``), unlearning
 (``unlearning.json`` ``duration_s`` of every unlearned model), each notebook's execution time (its
 stamp in ``book/executed/``), and the notebooks' remaining time (attribution, emphasis evaluation,
-statistics and plots, which no record separates). The HTML build is not part of ``unpact run``:
+statistics, plots, and each notebook's kernel start-up and imports, which no record separates). The HTML build is not part of ``unpact run``:
 "not measured".
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ def stage_rows(cache: Path, total: float) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = [
         {"stage": "organism (training and evaluation)", "seconds": round(organism, 1)},
         {"stage": "unlearning (all methods)", "seconds": round(unlearning, 1)},
-        {"stage": "attribution, emphasis, statistics, plots (notebook time left over)",
+        {"stage": "attribution, emphasis, statistics, plots, kernel start-up and imports (notebook time left over)",
          "seconds": round(in_notebooks - organism - unlearning, 1)},
         {"stage": "attribution alone", "seconds": None, "note": "not measured"},
         {"stage": "emphasis evaluation alone", "seconds": None, "note": "not measured"},
