@@ -233,20 +233,30 @@ def pretrained_main(args: argparse.Namespace) -> None:
         else:
             raise SystemExit(f"unknown suite {suite!r}; valid: facts, news, tokens-L (e.g. tokens-256)")
         rows.append(compare_suite(model, tok, suite, prompts, targets, template, args, peak))
-    if args.json:
-        from unpact.report import write_benchmark
+        if args.json:  # after every suite, so an interrupted sweep keeps what it measured
+            write_pretrained_table(args, model, device, peak, rows)
 
-        worst = min(r["native_vs_captum"] for r in rows)
-        write_benchmark(args.json, f"Attribution on a pretrained model: native leave-one-out vs captum ({args.model})",
-                        "python benchmarks/attribution.py " + " ".join(sys.argv[1:]), rows,
-                        f"{n_params(model) / 1e6:.0f}M parameters, {args.dtype} on {device}, {torch.get_num_threads()} CPU threads; "
-                        f"every suite's three methods ran side by side on the same prompts (word granularity); "
-                        f"native = prefix key/value reuse automatic (unpact.attribution.loo), no_reuse = one padded "
-                        f"batch of all deletions; captum = LLMAttribution(FeatureAblation), one forward per deletion. "
-                        f"Slowest native/captum ratio {worst}x (targets: >= 6x on the questions, >= 4x at 256 tokens, "
-                        f">= 1x everywhere). Floor = FLOPs of the n+1 forward passes at {peak:.3g} TFLOP/s (measured "
-                        f"square matmul); reuse computes fewer tokens than n+1 full passes, so native can be below 1x the floor. "
-                        f"peak_rss_mib is the process's peak so far (it only grows).")
+
+def write_pretrained_table(args: argparse.Namespace, model: Any, device: torch.device, peak: float,
+                           rows: list[dict[str, Any]]) -> None:
+    """The suites' rows as one Performance-page table (``unpact.report.write_benchmark``)."""
+    from unpact.report import write_benchmark
+
+    worst = min(r["native_vs_captum"] for r in rows)
+    write_benchmark(args.json, f"Attribution on a pretrained model: native leave-one-out vs captum ({args.model})",
+                    "python benchmarks/attribution.py " + " ".join(sys.argv[1:]), rows,
+                    f"{n_params(model) / 1e6:.0f}M parameters, {args.dtype} on {device}, "
+                    f"{torch.get_num_threads()} CPU threads; "
+                    f"every suite's three methods ran side by side on the same prompts (word granularity); "
+                    f"native = prefix key/value reuse automatic (unpact.attribution.loo), no_reuse = one padded "
+                    f"batch of all deletions; captum = LLMAttribution(FeatureAblation), one forward per deletion. "
+                    f"Slowest native/captum ratio {worst}x (targets: >= 6x on the questions, >= 4x at 256 tokens, "
+                    f">= 1x everywhere). Floor = FLOPs of the n+1 forward passes at {peak:.3g} TFLOP/s (measured "
+                    f"square matmul); reuse computes fewer tokens than n+1 full passes, so native can be below 1x "
+                    f"the floor. "
+                    f"peak_rss_mib is the process's peak so far (it only grows).")
+
+
 
 
 def main() -> None:
