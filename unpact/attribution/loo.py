@@ -33,6 +33,8 @@ from unpact.modeling import model_device
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 AUTO_CACHE_MIN_TOKENS = 32
+MAX_PADDING = 0.1
+"""The cached path's deletions, sorted by length, are packed with at most this much padding (see ``pack_batches``)."""
 
 
 class LooPrompt(NamedTuple):
@@ -59,18 +61,24 @@ def deletion_sequences(ids: Sequence[int], units: Sequence[Sequence[int]]) -> li
     return seqs
 
 
-def pack_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
-    """Group consecutive sequence indices so that rows x (longest row) <= ``max_batch_tokens`` (one row at least)."""
+def pack_batches(lengths: Sequence[int], max_batch_tokens: int, max_padding: float | None = None) -> list[list[int]]:
+    """Group consecutive sequence indices so that rows x (longest row) <= ``max_batch_tokens`` (one row at least).
+
+    With ``max_padding`` a batch also ends before its padding would exceed that fraction of its real
+    tokens (for lengths sorted ascending: batches of similar widths, so little compute goes to padding).
+    """
     batches: list[list[int]] = []
     current: list[int] = []
-    width = 0
+    width = real = 0
     for i, n in enumerate(lengths):
         new_width = max(width, n)
-        if current and new_width * (len(current) + 1) > max_batch_tokens:
+        padded = new_width * (len(current) + 1)
+        too_padded = max_padding is not None and padded > (1 + max_padding) * (real + n)
+        if current and (padded > max_batch_tokens or too_padded):
             batches.append(current)
-            current, new_width = [], n
+            current, new_width, real = [], n, 0
         current.append(i)
-        width = new_width
+        width, real = new_width, real + n
     if current:
         batches.append(current)
     return batches
@@ -222,7 +230,7 @@ def _loo_chunk_cached(
     order = sorted(range(len(rows)), key=lambda r: len(rows[r].suffix) + len(rows[r].target))
     deleted = np.empty(len(rows))
     sizes = [len(rows[r].suffix) + len(rows[r].target) for r in order]
-    for batch in pack_batches(sizes, max_batch_tokens):
+    for batch in pack_batches(sizes, max_batch_tokens, max_padding=MAX_PADDING):
         members = [rows[order[b]] for b in batch]
         prefix = max(m.first for m in members)
         width = max(len(m.suffix) + len(m.target) for m in members)

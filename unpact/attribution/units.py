@@ -15,7 +15,7 @@ Conventions (shared by every attribution method):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from unpact.errors import UsageError, check_choice
 from unpact.prompts import chat_prompt
@@ -93,6 +93,24 @@ def prompt_units(
     spans = [(offsets[u[0]][0], offsets[u[-1]][1]) for u in units]
     spans = [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans]
     return PromptUnits(text, ids, units, [text[s:e] for s, e in spans], spans)
+
+
+def deletion_spans(tokenizer: Any, pu: PromptUnits) -> list[tuple[int, int]]:
+    """The character range of each unit whose deletion from ``pu.text`` deletes exactly the unit's tokens.
+
+    A unit's tokens with the whitespace before them, when only whitespace separates them from the
+    previous token: BPE tokens carry their leading space (" gold"), so deleting "gold" alone would
+    leave a space that re-tokenizes the next token differently; word-level tokenizers ignore it.
+    """
+    offsets, _ = _offsets_and_words(tokenizer, pu.text, len(pu.ids))
+    spans = []
+    for unit in pu.units:
+        start, end = offsets[unit[0]][0], offsets[unit[-1]][1]
+        before = offsets[unit[0] - 1][1] if unit[0] > 0 else 0
+        if before < start and not pu.text[before:start].strip():
+            start = before
+        spans.append((start, end))
+    return spans
 
 
 def _starts_word(

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from unpact.cache import DONE_MARKER, artifact_record, cached_artifact, config_hash, folder_hash, is_complete
+from unpact.cache import (
+    DONE_MARKER,
+    artifact_dir,
+    artifact_record,
+    cached_artifact,
+    config_hash,
+    folder_hash,
+    is_complete,
+)
 from unpact.data.benchmarks import (
     available_benchmarks,
     benchmark_items,
@@ -28,7 +36,7 @@ from unpact.errors import UsageError
 from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json, read_jsonl
 from unpact.modeling import load_model_and_tokenizer
 from unpact.pretrained import resolve_model
-from unpact.unlearn.loop import unlearn
+from unpact.unlearn.loop import UnlearnResult, unlearn
 from unpact.unlearn.methods import get_method
 from unpact.unlearn.params import Budget, build_params
 
@@ -100,36 +108,64 @@ def unlearn_to_dir(
 
     texts = _texts(forget_texts_file) if forget_texts_file else None
 
-    def build(tmp: Path) -> dict[str, Any]:
+    def train() -> tuple[UnlearnResult, Any]:
         model, tokenizer = load_model_and_tokenizer(base_model_dir, device="cpu")
         result = unlearn(model, tokenizer, forget, retain, method, asdict(p), budget, stop_at, seed,
                          general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress,
                          train_on_forget_items=not uses_corpus)
+        return result, tokenizer
+
+    def build(tmp: Path, trained: tuple[UnlearnResult, Any] | None = None) -> dict[str, Any]:
+        result, tokenizer = trained or train()
         result.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         copy_benchmark_data(base_model_dir, tmp)
-        record = {**result.record, "benchmark": benchmark, "base_model": str(Path(base_model_dir).resolve()),
+        record = {**result.record, "processes": int(os.environ.get("WORLD_SIZE", "1")), "benchmark": benchmark,
+                  "base_model": str(Path(base_model_dir).resolve()),
                   "base_model_hash": config["base_model_hash"]}
         atomic_write_json(tmp / RECORD_FILE, record)
         atomic_write_csv(tmp / LOG_FILE, result.log)
         return {"record": record}
 
+    target = artifact_dir("unlearned", f"{benchmark}-{method}", config, cache_root) if out is None else Path(out)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1 and not _reusable(target, config):
+        # Several processes (accelerate launch): all train together, only rank 0 writes (atomically).
+        trained = train()
+        if rank == 0:
+            _write(target, config, benchmark, method, lambda tmp: build(tmp, trained))
+        import torch.distributed as dist
+
+        dist.barrier()  # the other ranks return once the folder exists
+        return target
     if out is None:
         return cached_artifact("unlearned", f"{benchmark}-{method}", config, build, root=cache_root)
-    target = Path(out)
+    if _reusable(target, config):
+        return target
+    _write(target, config, benchmark, method, build)
+    return target
+
+
+def _reusable(target: Path, config: Mapping[str, Any]) -> bool:
+    """``target`` already holds this configuration; ``UsageError`` if it holds something else."""
     if is_complete(target):
         previous = artifact_record(target)
         if config_hash(previous.get("config", {})) == config_hash(config):
-            return target
+            return True
         if previous.get("kind") != "unlearned":
             raise UsageError(f"{str(target)!r} holds another kind of artifact; choose another --out")
     elif target.exists() and any(target.iterdir()):
         raise UsageError(f"{str(target)!r} exists and is not an unlearned model folder; refusing to overwrite it")
+    return False
+
+
+def _write(target: Path, config: Mapping[str, Any], benchmark: str, method: str,
+           build: Callable[[Path], dict[str, Any]]) -> None:
+    """Build into a temporary folder and rename it to ``target`` with its marker record."""
     with atomic_directory(target) as tmp:
         extra = build(tmp)
         atomic_write_json(tmp / DONE_MARKER,
-                          {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": config, **extra})
-    return target
+                          {"kind": "unlearned", "name": f"{benchmark}-{method}", "config": dict(config), **extra})
 
 
 def read_record(folder: str | os.PathLike[str]) -> dict[str, Any]:

@@ -6,11 +6,19 @@ encodes them (``unpact.scoring.encode_prompt`` / ``encode_target``), so the toke
 the tokens scored. Labels are ``-100`` (ignored) on prompt and padding positions. A plain text
 (e.g. a corpus sentence about a forget entity) becomes an example with the loss on every token
 after the tokenizer's special prefix.
+
+Several processes (``accelerate launch``, data parallel): every process draws the same global
+batch from the same seeded stream and keeps its ``shard`` (rows ``rank, rank + world, ...``). A
+shard remembers the global batch's row and token counts (``Share``), so that the losses normalise
+by the *global* count times ``world``: the gradients that data parallelism averages over the
+processes are then exactly the single-process gradients of the global batch (to float rounding),
+for per-example means (NPO, DPO) and per-token means (NLL, KL, RMU) alike.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -35,17 +43,60 @@ class Example:
     target: str
 
 
+@dataclass(frozen=True)
+class Share:
+    """The global batch a shard belongs to: ``world`` processes, its rows, answer tokens and attended tokens.
+
+    ``stand_in``: the global batch has fewer rows than processes and this process got none; it
+    computes the global batch's first row instead, with every mean divided by infinity (zero loss,
+    zero gradient), so that it still takes part in the collective backward pass.
+    """
+
+    world: int
+    rows: int
+    answer_tokens: int
+    attended_tokens: int
+    stand_in: bool = False
+
+
 @dataclass
 class Batch:
-    """Right-padded tensors of a list of examples; ``labels`` is ``-100`` outside the answer tokens."""
+    """Right-padded tensors of a list of examples; ``labels`` is ``-100`` outside the answer tokens.
+
+    ``share`` is set on a process's shard of a global batch (``shard``); ``None`` is a whole batch.
+    """
 
     examples: list[Example]
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
+    share: Share | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.examples, self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
+        return Batch(self.examples, self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device),
+                     self.share)
+
+    def counts(self) -> Share:
+        """This batch's own counts (``world`` 1)."""
+        answer = int((self.labels[:, 1:] != IGNORE).sum())
+        return Share(1, len(self.examples), answer, int(self.attention_mask.sum()))
+
+    def norm(self, kind: str) -> float:
+        """The divisor of a mean over ``rows``, ``answer_tokens`` or ``attended_tokens``: the global count / world
+        (for a whole batch, its own count; at least 1)."""
+        share = self.share or self.counts()
+        return math.inf if share.stand_in else max(getattr(share, kind), 1) / share.world
+
+
+def shard(batch: Batch, rank: int, world: int) -> Batch:
+    """Process ``rank``'s rows (``rank::world``) of a global batch, remembering the global counts."""
+    if world == 1:
+        return batch
+    rows = list(range(rank, len(batch.examples), world)) or [0]
+    index = torch.tensor(rows, dtype=torch.long)
+    share = replace(batch.counts(), world=world, stand_in=rank >= len(batch.examples))
+    return Batch([batch.examples[i] for i in rows], batch.input_ids[index], batch.attention_mask[index],
+                 batch.labels[index], share)
 
 
 def encode_pair(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str, target: str) -> Example:

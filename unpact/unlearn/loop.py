@@ -3,8 +3,11 @@
 Each step draws one forget batch and one retain batch (each from its own seeded, per-epoch
 shuffle), computes the method's loss, and takes a clipped AdamW step (constant learning rate).
 Device placement, mixed precision, backward and clipping go through ``accelerate.Accelerator``, so
-the same code runs on the CPU here and under ``accelerate launch --config_file
-configs/accelerate/fsdp.yaml`` on GPUs. Every ``eval_every`` steps (and at steps 0 and last) the
+the same code runs in one CPU process, in several (``accelerate launch --multi_gpu --num_processes 2
+-m unpact.cli unlearn --device cpu ...``: data parallel over gloo; every process draws the same global
+batch and trains on its shard, so the trajectory is the single-process one to float rounding) and
+under ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` on GPUs. Every ``eval_every`` steps
+(and at steps 0 and last) the
 forget and retain accuracy (``unpact.evaluate.evaluate_items``: greedy exact match, multiple choice
 by option likelihood) of the first ``eval_items`` items is logged; the stop target
 (``stop_at``) is checked there. A loss that is NaN or infinite stops the run with
@@ -28,7 +31,7 @@ from unpact.errors import UsageError
 from unpact.evaluate import accuracy_summary, evaluate_items
 from unpact.prompts import resolve_prompt_format
 from unpact.scoring import pad_id
-from unpact.unlearn.batches import BatchStream, encode_item, encode_text
+from unpact.unlearn.batches import BatchStream, encode_item, encode_text, shard
 from unpact.unlearn.layers import select_trainable
 from unpact.unlearn.methods import Method, get_method
 from unpact.unlearn.params import Budget, CommonParams, build_params
@@ -213,11 +216,17 @@ class _Run:
 
     def step(self, step: int) -> LogRow:
         """One optimizer step on the next forget and retain batches."""
-        forget = self.forget_stream.next().to(self.accelerator.device)
-        retain = self.retain_stream.next().to(self.accelerator.device)
+        rank, world = self.accelerator.process_index, self.accelerator.num_processes
+        forget = shard(self.forget_stream.next(), rank, world).to(self.accelerator.device)
+        retain = shard(self.retain_stream.next(), rank, world).to(self.accelerator.device)
         with self.accelerator.autocast():
             terms = self.method.loss(self.train_model, self.ref, forget, retain)
-        value = float(terms["loss"].detach())
+        # Each process's loss is its shard's part of the global loss times world (unpact.unlearn.batches):
+        # their mean is the global batch's loss.
+        logged = self.accelerator.reduce(
+            torch.stack([terms[k].detach().float().to(self.accelerator.device)
+                         for k in ("loss", "forget_loss", "retain_loss")]), reduction="mean")
+        value, forget_value, retain_value = (float(v) for v in logged)
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"method {self.method.name!r}: loss became {value} at step {step}; nothing was written "
@@ -227,8 +236,7 @@ class _Run:
         grad_norm = self.accelerator.clip_grad_norm_(self.train_model.parameters(), self.params.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return LogRow(step, self.forget_stream.epoch, value, float(terms["forget_loss"]), float(terms["retain_loss"]),
-                      float(grad_norm))
+        return LogRow(step, self.forget_stream.epoch, value, forget_value, retain_value, float(grad_norm))
 
     def evaluate(self) -> tuple[float, float]:
         """Forget and retain accuracy on the first ``eval_items`` items of the model as it would be returned now."""
@@ -271,9 +279,20 @@ def _accelerator(device: str | None, bf16: bool) -> Accelerator:
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
         AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
+    accelerator = Accelerator(cpu=_wants_cpu(device), mixed_precision="bf16" if bf16 else "no")
+    if accelerator.num_processes != world:
+        # accelerate 1.15 without a GPU and without --device cpu: no process group, every process rank 0.
+        raise UsageError(f"launched as {world} processes but accelerate set up {accelerator.num_processes} "
+                         f"({accelerator.distributed_type}); on CPUs pass --device cpu (gloo data parallel); "
+                         "FSDP and DeepSpeed need GPUs")
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    if accelerator.num_processes > 1 and _wants_cpu(device) and fsdp:
+        raise UsageError("accelerate ignores the FSDP configuration on CPUs (it runs plain data parallel instead); "
+                         "launch without the FSDP config, or on GPUs")
+    return accelerator
 
 
 def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:

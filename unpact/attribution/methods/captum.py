@@ -1,7 +1,8 @@
 """``captum``: captum's ``LLMAttribution(FeatureAblation)`` with deletion semantics.
 
 The features of a ``TextTemplateInput`` are the units' texts, each with the empty string as
-baseline, so ablating a unit DELETES its text. Captum re-tokenizes the edited text (default special
+baseline, so ablating a unit DELETES its text (with the whitespace before it, as BPE tokens carry it:
+``unpact.attribution.units.deletion_spans``). Captum re-tokenizes the edited text (default special
 tokens, target ids without special tokens: the same conventions as ``loo``), sums the target
 log-probs, and ablation gives ``sum LP(x) - sum LP(x without u)``; dividing by ``T`` gives the
 ``loo`` score. The two agree exactly whenever tokenizing the text without the unit gives the token
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from unpact.attribution.methods import AttributionMethod, Prompt, register
+from unpact.attribution.units import deletion_spans
 
 
 @register
@@ -26,13 +28,14 @@ class CaptumAblation(AttributionMethod):
         from captum.attr import FeatureAblation, LLMAttribution, TextTemplateInput
 
         pu = prompt.units
+        spans = deletion_spans(self.tokenizer, pu)
         pieces: list[str] = []
         cursor = 0
-        for s, e in pu.spans:
+        for s, e in spans:
             pieces.append(_escape(pu.text[cursor:s]) + "{}")
             cursor = e
         template = "".join(pieces) + _escape(pu.text[cursor:])
-        values = [pu.text[s:e] for s, e in pu.spans]
+        values = [pu.text[s:e] for s, e in spans]
         inp = TextTemplateInput(template, values=values, baselines=[""] * len(values))
         llm = LLMAttribution(FeatureAblation(self.model), self.tokenizer)
         result = llm.attribute(inp, target=prompt.target, forward_in_tokens=False)

@@ -74,7 +74,7 @@ class IdkDPO(GDRetain):
         with torch.no_grad():
             win_ref, _ = sequence_logprobs(ref, preferred)
             lose_ref, _ = sequence_logprobs(ref, forget)
-        return dpo_loss(win, win_ref, lose, lose_ref, self.params.beta)
+        return dpo_loss(win, win_ref, lose, lose_ref, self.params.beta, forget.norm("rows"))
 
 
 def usable_idk_answers(tokenizer: PreTrainedTokenizerBase, answers: tuple[str, ...]) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ class NPO(Method[NPOParams]):
         logp, _ = sequence_logprobs(model, forget)
         with torch.no_grad():
             logp_ref, _ = sequence_logprobs(ref, forget)
-        return npo_loss(logp, logp_ref, self.params.beta)
+        return npo_loss(logp, logp_ref, self.params.beta, forget.norm("rows"))
 
 
 @register

@@ -74,7 +74,7 @@ class RMU(Method[RMUParams]):
     def forget_term(self, model: PreTrainedModel, ref: PreTrainedModel | None, forget: Batch) -> torch.Tensor:
         model(input_ids=forget.input_ids, attention_mask=forget.attention_mask)
         h = self.acts.pop("model")
-        return masked_mse(h, self.control.to(h.device).expand_as(h), forget.attention_mask)
+        return masked_mse(h, self.control.to(h.device).expand_as(h), forget)
 
     def retain_term(self, model: PreTrainedModel, ref: PreTrainedModel | None, retain: Batch) -> torch.Tensor:
         assert ref is not None
@@ -83,7 +83,7 @@ class RMU(Method[RMUParams]):
         with torch.no_grad():
             ref(input_ids=retain.input_ids, attention_mask=retain.attention_mask)
             h_ref = self.acts.pop("ref")
-        return masked_mse(h, h_ref, retain.attention_mask)
+        return masked_mse(h, h_ref, retain)
 
     def teardown(self) -> None:
         for h in getattr(self, "hooks", []):

@@ -36,4 +36,4 @@ class SimNPO(GDRetain):
 
     def forget_term(self, model: PreTrainedModel, ref: PreTrainedModel | None, forget: Batch) -> torch.Tensor:
         logp, length = sequence_logprobs(model, forget)
-        return simnpo_loss(logp, length, self.params.beta, self.params.delta)
+        return simnpo_loss(logp, length, self.params.beta, self.params.delta, forget.norm("rows"))
