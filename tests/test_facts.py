@@ -71,7 +71,8 @@ def test_facts_on_smollm2(smollm2_dir: Path, tmp_path: Path) -> None:
     assert record["prompt_format_used"] == "chat" and record["judge"] == "contains"
     forget = record["counts"]["forget"]
     assert forget["candidates"] == 12 and forget["kept"] + forget["dropped"] == 12
-    assert forget["kept"] >= 3  # it knows a few of the first capitals (Afghanistan, Albania, Algeria, ...)
+    # of the first 12 capitals (Afghanistan ... Aruba) it answers Kabul; most others it gets wrong or does not name
+    assert forget["kept"] >= 1 and "geo-capital-AFG" in {it.id for it in benchmark_items(model, "facts", "forget")}
     for split in FACTS_SPLITS:
         items = benchmark_items(model, "facts", split)
         assert all(it.answer.lower() in it.meta["base_answer"].lower() for it in items)
