@@ -31,10 +31,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -42,14 +42,23 @@ from unpact.cache import cached_artifact
 from unpact.data.benchmarks import DATA_FOLDER
 from unpact.data.schema import save_items
 from unpact.data.synthetic import DOMAINS, SPLITS, World, WorldConfig, build_world
-from unpact.emphasis import EMPHASIS_STYLES, HELD_OUT_STYLES, STYLE_TEMPLATE_WORDS, emphasize
+from unpact.emphasis import (
+    EMPHASIS_STYLES,
+    HELD_OUT_STYLES,
+    STYLE_TEMPLATE_WORDS,
+    emphasize,
+)
 from unpact.errors import UsageError, check_choice
 from unpact.io import atomic_write_json
+from unpact.modeling import context_length, model_device
+from unpact.prompts import qa_prompt, qa_target
+from unpact.scoring import encode_prompt, encode_target
 
 ARCHS = ("llama", "gpt2", "qwen2")
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 RECORD_FILE = "organism.json"
 ORGANISM_VERSION = 1  # bump when the training code changes what a configuration produces
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,30 +95,37 @@ class TrainConfig:
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # seconds: for unit tests; accuracy is irrelevant
-    "micro": {"world": dict(forget_entities=2, retain_entities=2, relations=2, arithmetic_max=2, opposites=2, unanswerable=2),
-              "train": dict(width=32, layers=2, heads=2, ffn_mult=2, epochs=2, batch_size=32)},
+    "micro": {"world": {"forget_entities": 2, "retain_entities": 2, "relations": 2, "arithmetic_max": 2, "opposites": 2,
+                        "unanswerable": 2},
+              "train": {"width": 32, "layers": 2, "heads": 2, "ffn_mult": 2, "epochs": 2, "batch_size": 32}},
     # the default organism: meets the accuracy targets in minutes on a 2-core CPU
     "quick": {"world": {}, "train": {}},
     # a larger world (2x entities, 4 relations: ~2.7x the facts) for tighter confidence intervals;
     # a wider, deeper model and more epochs for the extra facts (not yet verified to reach the targets)
-    "full": {"world": dict(forget_entities=16, retain_entities=32, relations=4),
-             "train": dict(width=256, layers=4, epochs=40)},
+    "full": {"world": {"forget_entities": 16, "retain_entities": 32, "relations": 4},
+             "train": {"width": 256, "layers": 4, "epochs": 40}},
 }
 
 
 def resolve_configs(profile: str, seed: int, **overrides: Any) -> tuple[WorldConfig, TrainConfig]:
     """The world and training configuration of ``profile`` with ``overrides`` applied by field name."""
-    check_choice("profile", profile, PROFILES)
+    return profile_configs(PROFILES, TrainConfig, profile, seed, overrides)
+
+
+def profile_configs(profiles: dict[str, dict[str, dict[str, Any]]], train_type: type[T], profile: str, seed: int,
+                    overrides: dict[str, Any]) -> tuple[WorldConfig, T]:
+    """``profiles[profile]``'s world and ``train_type`` configuration with ``overrides`` applied by field name."""
+    check_choice("profile", profile, profiles)
     world_fields = {f.name for f in dataclasses.fields(WorldConfig)}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train_fields = {f.name for f in dataclasses.fields(train_type)}  # type: ignore[arg-type]
     unknown = sorted(set(overrides) - world_fields - train_fields)
     if unknown:
         raise UsageError(f"unknown organism option(s) {unknown}; valid: {', '.join(sorted(world_fields | train_fields))}")
-    world_kw = {**PROFILES[profile]["world"], **{k: v for k, v in overrides.items() if k in world_fields}, "seed": seed}
+    world_kw = {**profiles[profile]["world"], **{k: v for k, v in overrides.items() if k in world_fields}, "seed": seed}
     if "trained_styles" in world_kw:
         world_kw["trained_styles"] = tuple(world_kw["trained_styles"])
-    train_kw = {**PROFILES[profile]["train"], **{k: v for k, v in overrides.items() if k in train_fields}}
-    return WorldConfig(**world_kw), TrainConfig(**train_kw)
+    train_kw = {**profiles[profile]["train"], **{k: v for k, v in overrides.items() if k in train_fields}}
+    return WorldConfig(**world_kw), train_type(**train_kw)
 
 
 def build_tokenizer(texts: list[str]) -> Any:
@@ -135,10 +151,17 @@ def build_tokenizer(texts: list[str]) -> Any:
 
 def build_model(arch: str, vocab_size: int, cfg: TrainConfig, tokenizer: Any) -> Any:
     """A randomly initialised causal LM of ``arch`` (llama, gpt2, qwen2) with the sizes of ``cfg``."""
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
 
     check_choice("architecture", arch, ARCHS)
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
     ffn = cfg.width * cfg.ffn_mult
     if arch == "gpt2":
         return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=cfg.width, n_layer=cfg.layers, n_head=cfg.heads,
@@ -152,17 +175,27 @@ def build_model(arch: str, vocab_size: int, cfg: TrainConfig, tokenizer: Any) ->
     return Qwen2ForCausalLM(Qwen2Config(num_key_value_heads=cfg.heads, **common))
 
 
-def corpus_texts(world: World) -> list[dict[str, str]]:
-    """The union training corpus of all domains (context/target/form/domain rows), in world order."""
-    return [{**ex, "domain": d} for d in DOMAINS for ex in world.corpus(d)]
+def corpus_texts(world: World, prompt: Callable[[str], str] = qa_prompt,
+                 target: Callable[[str], str] = qa_target) -> list[dict[str, str]]:
+    """The union training corpus of all domains (context/target/form/domain rows), in world order.
+
+    ``prompt``/``target`` format the question forms (default: the plain QA format of the organism).
+    """
+    return [{**ex, "domain": d} for d in DOMAINS for ex in world.corpus(d, prompt, target)]
 
 
 def encode_examples(tokenizer: Any, examples: list[dict[str, str]], answer_only: bool) -> list[tuple[list[int], list[int]]]:
-    """(input ids, labels) per example: [BOS] context target [EOS]; labels -100 outside the target if ``answer_only``."""
+    """(input ids, labels) per example: context, target, EOS; labels -100 outside target + EOS if ``answer_only``.
+
+    The context is encoded as scoring encodes a prompt and the target as scoring encodes a target
+    (``unpact.scoring.encode_prompt``/``encode_target``: the tokenizer's default special tokens on
+    the context, e.g. [BOS]; none on the target), so training, greedy decoding (which stops at
+    EOS) and teacher-forced scoring (the target without EOS) see the same token ids.
+    """
     out = []
     for ex in examples:
-        ctx = tokenizer(ex["context"], add_special_tokens=True)["input_ids"]
-        tgt = tokenizer(ex["target"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ctx = encode_prompt(tokenizer, ex["context"])[0]
+        tgt = encode_target(tokenizer, ex["target"]) + [tokenizer.eos_token_id]
         ids = list(ctx) + list(tgt)
         labels = ([-100] * len(ctx) if answer_only else [-100] + list(ctx[1:])) + list(tgt)
         out.append((ids, labels))
@@ -196,28 +229,46 @@ def deterministic(seed: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous)
 
 
-def train_model(model: Any, tokenizer: Any, examples: list[dict[str, str]], cfg: TrainConfig, seed: int,
-                progress: bool = True) -> list[float]:
-    """Train ``model`` in place on ``examples``; returns the mean loss of each epoch."""
+class OptimConfig(Protocol):
+    """The optimisation fields ``train_model`` reads (``TrainConfig`` and ``FinetuneConfig`` have them)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    pct_start: float
+    weight_decay: float
+    answer_only_loss: bool
+
+
+def train_model(model: Any, tokenizer: Any, examples: list[dict[str, str]], cfg: OptimConfig, seed: int,
+                progress: bool = True, max_steps: int | None = None, desc: str = "training organism") -> list[float]:
+    """Train ``model`` in place on ``examples``; returns the mean loss of each epoch (begun).
+
+    AdamW, OneCycle schedule over all steps, gradient-norm clip 1. ``max_steps`` stops after that
+    many optimiser steps (the schedule then spans ``max_steps``), for quick checks.
+    """
     from tqdm.auto import tqdm
 
     encoded = encode_examples(tokenizer, examples, cfg.answer_only_loss)
     longest = max(len(ids) for ids, _ in encoded)
-    if longest > cfg.context:
-        raise UsageError(f"a training example has {longest} tokens, more than the context of {cfg.context}")
+    limit = context_length(model)
+    if limit is not None and longest > limit:
+        raise UsageError(f"a training example has {longest} tokens, more than the context of {limit}")
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch if max_steps is None else min(max_steps, cfg.epochs * steps_per_epoch)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=cfg.pct_start)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=cfg.pct_start)
     gen = torch.Generator().manual_seed(seed)
+    device = model_device(model)
     model.train()
-    losses = []
-    bar = tqdm(range(cfg.epochs), desc="training organism", unit="epoch", disable=not progress)
-    for _ in bar:
+    losses: list[float] = []
+    bar = tqdm(total=total_steps, desc=desc, unit="step", disable=not progress)
+    step = 0
+    while step < total_steps:
         order = torch.randperm(len(encoded), generator=gen).tolist()
         total, count = 0.0, 0
         for ids, mask, labels in _batches(encoded, order, cfg.batch_size, tokenizer.pad_token_id):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -225,8 +276,13 @@ def train_model(model: Any, tokenizer: Any, examples: list[dict[str, str]], cfg:
             sched.step()
             total += loss.item() * len(ids)
             count += len(ids)
+            step += 1
+            bar.update(1)
+            if step == total_steps:
+                break
         losses.append(total / count)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.set_postfix(epoch=len(losses), loss=f"{losses[-1]:.4f}")
+    bar.close()
     model.eval()
     return losses
 
