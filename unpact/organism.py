@@ -299,7 +299,8 @@ def weights_sha256(model: Any) -> str:
 def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Accuracy (with n and Wilson CI) of every QA split, plain and under each emphasis style.
 
-    Short-answer items: greedy exact match; hazard: multiple choice by option likelihood.
+    Short-answer items: greedy answer judged by the prompt format's default judge (the organism: exact match);
+    hazard: multiple choice by option likelihood.
     """
     from unpact.evaluate import accuracy_summary, evaluate_items
 
@@ -310,7 +311,8 @@ def evaluate_world(model: Any, tokenizer: Any, world: World, styles: tuple[str, 
             items = world.items(domain, split)
             for style in ("plain", *(styles if styles is not None else tuple(EMPHASIS_STYLES))):
                 questions = None if style == "plain" else [emphasize(it.question, it.keywords or [], style) for it in items]
-                frame = evaluate_items(model, tokenizer, items, questions=questions)  # as `unpact eval`
+                # as `unpact eval` (its answer probabilities are not needed here: the same verdicts, two passes fewer)
+                frame = evaluate_items(model, tokenizer, items, questions=questions, with_probabilities=False)
                 kind = "plain" if style == "plain" else ("trained" if style in trained else "held-out")
                 rows.append({"benchmark": domain, "split": split, "emphasis": style, "style_kind": kind,
                              **accuracy_summary(frame)})
