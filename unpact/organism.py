@@ -232,12 +232,18 @@ def deterministic(seed: int) -> Iterator[None]:
 class OptimConfig(Protocol):
     """The optimisation fields ``train_model`` reads (``TrainConfig`` and ``FinetuneConfig`` have them)."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    pct_start: float
-    weight_decay: float
-    answer_only_loss: bool
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def pct_start(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def answer_only_loss(self) -> bool: ...
 
 
 def train_model(model: Any, tokenizer: Any, examples: list[dict[str, str]], cfg: OptimConfig, seed: int,
