@@ -84,6 +84,7 @@ def test_finetuned_folder_has_weights_data_and_record(tuned: Path, tiny_init: Pa
     assert len(record["epoch_losses"]) == 3 and record["epoch_losses"][-1] < record["epoch_losses"][0]
     # a random model knows no real facts: the facts benchmark cannot be built, and the record says so
     assert record["facts"]["eligibility"] is None and "answers no" in record["facts"]["note"]
+    assert not list((tuned / "unpact-data").glob("facts-*"))  # nothing half-built is carried on
     assert "Fine-tuned by unpact" in (tuned / "NOTICE").read_text()
 
 

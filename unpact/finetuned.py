@@ -194,7 +194,7 @@ def _build(folder: Path, init_dir: Path, world_cfg: WorldConfig, cfg: FinetuneCo
     eval_seconds = time.perf_counter() - start
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    _save_data(folder, init_dir, world)
+    _save_data(folder, init_dir, world, with_facts=facts.get("eligibility") is not None)
     _copy_licence(folder, init_dir)
     record = {
         "regime": "finetuned", "init": {"folder": str(init_dir.resolve()), "sha256": folder_sha256(init_dir)},
@@ -252,14 +252,18 @@ def _facts_after(model: Any, tokenizer: Any, init_dir: Path, eligibility: dict[s
     return rows
 
 
-def _save_data(folder: Path, init_dir: Path, world: World) -> None:
-    """The world's QA sets and the base model's facts files (``facts-*``, ``corpora/``) under ``folder/unpact-data``."""
+def _save_data(folder: Path, init_dir: Path, world: World, with_facts: bool) -> None:
+    """The world's QA sets and, ``with_facts``, the base model's facts files (``facts-*``, ``corpora/``) in ``unpact-data``.
+
+    Without a finished facts build (``with_facts`` false) no facts file is copied: a failed build can
+    leave some splits' files behind in the base folder.
+    """
     data = folder / DATA_FOLDER
     for domain in DOMAINS:
         for split in SPLITS[domain]:
             save_items(data / f"{domain}-{split}.jsonl", world.items(domain, split))
     base = init_dir / DATA_FOLDER
-    if not base.is_dir():
+    if not with_facts or not base.is_dir():
         return
     for path in base.glob("facts-*"):
         if path.is_file():
