@@ -26,6 +26,7 @@ treatment; nothing in the corpus marks an entity as "forget".
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -222,17 +223,21 @@ class World:
             ))
         return out
 
-    def corpus(self, domain: str) -> list[dict[str, str]]:
+    def corpus(self, domain: str, prompt: Callable[[str], str] = qa_prompt,
+               target: Callable[[str], str] = qa_target) -> list[dict[str, str]]:
         """Training examples of ``domain``: ``{"context", "target", "form"}`` (see ``corpus_examples``)."""
         check_choice("benchmark", domain, DOMAINS)
-        return [ex for f in self.facts if f.domain == domain for ex in corpus_examples(f, self.config.trained_styles)]
+        styles = self.config.trained_styles
+        return [ex for f in self.facts if f.domain == domain for ex in corpus_examples(f, styles, prompt, target)]
 
 
-def corpus_examples(fact: Fact, trained_styles: tuple[str, ...]) -> list[dict[str, str]]:
+def corpus_examples(fact: Fact, trained_styles: tuple[str, ...], prompt: Callable[[str], str] = qa_prompt,
+                    target: Callable[[str], str] = qa_target) -> list[dict[str, str]]:
     """The surface forms of one fact as (context, target) pairs; the loss is on the target.
 
     - prose: the sentence up to the value is the context, `` {value} .`` the target;
-    - each question phrasing: ``qa_prompt(q)`` and ``qa_target(value)``;
+    - each question phrasing: ``prompt(q)`` and ``target(value)`` (default: the plain QA format,
+      ``qa_prompt``/``qa_target``; a chat model's fine-tuning passes its own prompt format);
     - each trained emphasis style: the canonical question emphasised with its gold keywords.
     """
     examples = []
@@ -240,10 +245,10 @@ def corpus_examples(fact: Fact, trained_styles: tuple[str, ...]) -> list[dict[st
         head, _, tail = sentence.partition("{v}")
         examples.append({"context": head.rstrip(), "target": f" {fact.value}{tail}", "form": "prose"})
     for q in fact.questions:
-        examples.append({"context": qa_prompt(q), "target": qa_target(fact.value), "form": "question"})
+        examples.append({"context": prompt(q), "target": target(fact.value), "form": "question"})
     for style in trained_styles:
         q = emphasize(fact.questions[0], fact.keywords, style)
-        examples.append({"context": qa_prompt(q), "target": qa_target(fact.value), "form": f"emphasis:{style}"})
+        examples.append({"context": prompt(q), "target": target(fact.value), "form": f"emphasis:{style}"})
     return examples
 
 
