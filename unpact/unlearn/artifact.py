@@ -3,14 +3,14 @@
 The folder holds the model and tokenizer, the base model's QA sets (``unpact-data/``, so every
 later analysis finds them), ``unlearning.json`` (method, parameters, budget, steps taken, stop
 reason, final accuracies, base model hash, duration) and ``unlearning-log.csv`` (the per-step
-log). It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
+log), and with a ``probe`` ``unlearning-probes.csv`` (its rows at every check: the trajectory). It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
 target, seed): the same configuration a second time returns the existing folder at once.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from unpact.unlearn.params import Budget, build_params
 
 RECORD_FILE = "unlearning.json"
 LOG_FILE = "unlearning-log.csv"
+PROBES_FILE = "unlearning-probes.csv"
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -49,14 +50,20 @@ def unlearn_to_dir(
     device: str | None = None,
     bf16: bool = False,
     progress: bool = True,
+    probe: Callable[[Any, Any, int], Any] | None = None,
+    probe_key: str | None = None,
 ) -> Path:
     """Unlearn ``benchmark``'s forget split from the model in ``base_model_dir``; return the output folder.
 
     Forget/retain QA come from the folder's ``unpact-data/<benchmark>-{forget,retain}.jsonl``
     unless ``forget_file``/``retain_file`` (the QA JSONL schema) are given; the ``general`` test
     set, when the folder carries one, is evaluated at the end. With ``out`` the result is written
-    there (reused if it already holds this configuration), else into the cache.
+    there (reused if it already holds this configuration), else into the cache. ``probe`` (see
+    ``unpact.unlearn.unlearn``) is run at every check and its rows written to ``PROBES_FILE``;
+    ``probe_key`` (required with it) names what the probe measures and joins the cache key.
     """
+    if (probe is None) != (probe_key is None):
+        raise UsageError("give probe and probe_key together (probe_key identifies the probe in the cache key)")
     cls = get_method(method)
     p = build_params(cls.Params, params, method)  # errors before anything is loaded
     budget = budget or cls.default_budget
@@ -77,13 +84,16 @@ def unlearn_to_dir(
         "seed": seed,
         "bf16": bf16,
     }
+    if probe_key is not None:
+        config["probe"] = probe_key
 
     texts = _texts(forget_texts_file) if forget_texts_file else None
 
     def build(tmp: Path) -> dict[str, Any]:
         model, tokenizer = load_model_and_tokenizer(base_model_dir, device="cpu")
         result = unlearn(model, tokenizer, forget, retain, method, asdict(p), budget, stop_at, seed,
-                         general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress)
+                         general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress,
+                         probe=probe)
         result.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         copy_benchmark_data(base_model_dir, tmp)
@@ -91,6 +101,8 @@ def unlearn_to_dir(
                   "base_model_hash": config["base_model_hash"]}
         atomic_write_json(tmp / RECORD_FILE, record)
         atomic_write_csv(tmp / LOG_FILE, result.log)
+        if result.probes is not None:
+            atomic_write_csv(tmp / PROBES_FILE, result.probes)
         return {"record": record}
 
     if out is None:
