@@ -367,7 +367,7 @@ class Study:
                               device=cfg.device, bf16=cfg.dtype == "bfloat16", probe=probe, probe_key=key, **files)
 
     def trajectories(self) -> pd.DataFrame:
-        """The probe rows of every (method, domain) run (``unpact.findings.depth`` input) with ``method``, ``domain``."""
+        """The probe rows of every (method, domain) run, with ``method`` and ``domain`` (``unpact.findings.depth``)."""
         from unpact.unlearn.artifact import PROBES_FILE
 
         parts = [pd.read_csv(self.trajectory_dir(m, d) / PROBES_FILE, dtype={"item_id": str}).assign(method=m, domain=d)

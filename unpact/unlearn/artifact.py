@@ -3,7 +3,8 @@
 The folder holds the model and tokenizer, the base model's QA sets (``unpact-data/``, so every
 later analysis finds them), ``unlearning.json`` (method, parameters, budget, steps taken, stop
 reason, final accuracies, base model hash, duration) and ``unlearning-log.csv`` (the per-step
-log), and with a ``probe`` ``unlearning-probes.csv`` (its rows at every check: the trajectory). It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
+log), and with a ``probe`` ``unlearning-probes.csv`` (its rows at every check: the trajectory).
+It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
 target, seed): the same configuration a second time returns the existing folder at once.
 """
 from __future__ import annotations
