@@ -13,7 +13,15 @@ import torch
 from unpact.data.schema import QAItem
 from unpact.emphasis import EMPHASIS_STYLES, ORACLE_STYLES, check_no_added_text, oracle_hint
 from unpact.errors import UsageError
-from unpact.findings.depth import at_steps, depth_curves, effect_curves, operating_points, paired_effect, recovery_share
+from unpact.findings.depth import (
+    at_steps,
+    depth_curves,
+    effect_curves,
+    operating_points,
+    paired_effect,
+    recovery_estimates,
+    recovery_share,
+)
 from unpact.findings.verdicts import NOT_TESTABLE, PREREGISTERED, preregistered_rules_markdown, preregistered_verdict
 from unpact.stats import cluster_mean_summary, minimum_detectable_effect
 from unpact.unlearn import Budget, unlearn
@@ -162,3 +170,23 @@ def test_relearn_probe_leaves_the_model_untouched_and_reports_both_halves(tiny_l
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     with pytest.raises(UsageError):
         relearn_probe(model, tok, FORGET[:1])
+
+
+def test_recovery_estimates_at_the_operating_point_and_without_one() -> None:
+    frame = _frame()
+    points = operating_points(depth_curves(frame))
+    est = recovery_estimates(frame, points, n_boot=100)  # only ga has an operating point (step 1): q1, q2 forgotten
+    assert est["key_beats_control"]["n_pairs"] == 2 and est["key_beats_control"]["value"] == pytest.approx(1.015)
+    assert est["positive_control"]["value"] == pytest.approx(2.0)
+    assert est["emphasis_recovers"]["value"] == pytest.approx(0.0)
+    none = recovery_estimates(frame, points.assign(op_step=-1), n_boot=100)
+    assert none["key_beats_control"]["n_questions"] == 0 and math.isnan(none["positive_control"]["value"])
+
+
+def test_no_forgotten_items_gives_an_empty_estimate_not_an_error() -> None:
+    frame = _frame()
+    early = frame[frame["step"] == 0].copy()
+    later = early.assign(step=1)  # nothing forgotten at step 1; utility rows must not count as forgotten
+    eff = paired_effect(pd.concat([early, later]), "key", "control", n_boot=50)
+    assert eff["n_pairs"] == 0 and math.isnan(eff["value"])
+    assert recovery_share(pd.concat([early, later]), "key", n_boot=50)["n_pairs"] == 0

@@ -8,7 +8,7 @@ with MyST ``{include}``:
   notebook's ``results/<profile>/<notebook>/summary.json``. The schema a finding notebook writes::
 
       {"finding": "Keyword focus is disrupted",          # one line, the paper's claim
-       "verdict": "reproduced" | "partly" | "not reproduced",
+       "verdict": "reproduced" | "partly" | "not reproduced" | "not testable",
        "headline": {"name": "KeyToken contribution drop, forget items (GA)",
                     "value": 0.41, "ci_low": 0.35, "ci_high": 0.47, "n": 120,
                     "direction": "higher = focus more disrupted",    # optional

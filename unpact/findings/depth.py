@@ -24,8 +24,9 @@ Definitions (per run):
   ``plain`` at s (the items a recovery test may use).
 - operating point (pre-declared, MUSE-like; ``OPERATING_RULE``): the first checked step s >= 1
   with forget accuracy(s) <= ``forget_fraction`` x forget accuracy(0) and
-  utility(s) >= ``utility_fraction`` x utility(0); a run without such a step has none (reported,
-  and left out of the operating-point estimates). The last step is the end-of-budget point.
+  utility(s) >= ``utility_fraction`` x utility(0); a run without such a step, or whose base model
+  answers no forget item, has none (reported, and left out of the operating-point estimates).
+  The last step is the end-of-budget point.
 - paired effect of condition A over B on the forgotten items at chosen steps:
   d_i = gold_lp(A)_i - gold_lp(B)_i per (run, item); reported as the pooled mean of d with a
   percentile bootstrap CI resampling *questions* (``unpact.stats.cluster_mean_summary``), the
@@ -68,7 +69,8 @@ def _forget_status(data: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     first = plain["step"] == plain.groupby(cols, observed=True)["step"].transform("min")
     base = plain[first][[*cols, "item_id", "correct"]].rename(columns={"correct": "known"})
     out = plain.merge(base, on=[*cols, "item_id"], how="left")
-    out["forgotten"] = out["known"] & ~out["correct"]
+    out["known"] = out["known"].fillna(False).astype(bool)
+    out["forgotten"] = out["known"] & ~out["correct"].astype(bool)
     return out.drop(columns="correct")
 
 
@@ -108,7 +110,8 @@ def operating_points(curves: pd.DataFrame, runs: Sequence[str] = RUN_COLUMNS,
         keys = key if isinstance(key, tuple) else (key,)
         base = run.iloc[0]
         base_u = base["utility"] if "utility" in run.columns else float("nan")
-        ok = (run["step"] >= 1) & (run["forget_accuracy"] <= forget_fraction * base["forget_accuracy"])
+        ok = ((run["step"] >= 1) & (base["forget_accuracy"] > 0)
+              & (run["forget_accuracy"] <= forget_fraction * base["forget_accuracy"]))
         if "utility" in run.columns and pd.notna(base_u):
             ok &= run["utility"] >= utility_fraction * base_u
         hit = run[ok]
@@ -143,16 +146,18 @@ def paired_effect(frame: pd.DataFrame, treatment: str, reference: str, runs: Seq
     data, cols = _validate(frame, runs)
     status = _forget_status(data, cols)
     last = data["step"] == data.groupby(cols, observed=True)["step"].transform("max")
-    now = data[last].merge(status, on=[*cols, "step", "item_id"], how="left")
+    now = data[last & (data["condition"] != "utility")].merge(status, on=[*cols, "step", "item_id"], how="inner")
     if only_forgotten:
         now = now[now["forgotten"].astype(bool)]
     for name in (treatment, reference):
         if name not in set(data["condition"]):
             raise UsageError(f"paired_effect: condition {name!r} not in the frame; present: "
                              f"{', '.join(sorted(map(str, data['condition'].unique())))}")
+    now = now[now["condition"].isin([treatment, reference])]
     wide = now.pivot_table(index=[*cols, "item_id"], columns="condition", values=["gold_lp", "first_rank"],
-                           aggfunc="first", observed=True)
-    wide = wide.dropna(subset=[("gold_lp", treatment), ("gold_lp", reference)]) if len(wide) else wide
+                           aggfunc="first", observed=True, dropna=False)
+    needed = [("gold_lp", treatment), ("gold_lp", reference)]
+    wide = wide.dropna(subset=needed) if len(wide) and all(c in wide.columns for c in needed) else wide.iloc[:0]
     if len(wide):
         diff = wide[("gold_lp", treatment)] - wide[("gold_lp", reference)]
         questions = wide.index.get_level_values("item_id")
@@ -172,7 +177,7 @@ def recovery_share(frame: pd.DataFrame, condition: str, runs: Sequence[str] = RU
     data, cols = _validate(frame, runs)
     status = _forget_status(data, cols)
     last = data["step"] == data.groupby(cols, observed=True)["step"].transform("max")
-    now = data[last & (data["condition"] == condition)].merge(status, on=[*cols, "step", "item_id"], how="left")
+    now = data[last & (data["condition"] == condition)].merge(status, on=[*cols, "step", "item_id"], how="inner")
     now = now[now["forgotten"].astype(bool)]
     out: dict[str, Any] = dict(cluster_mean_summary(now["correct"].astype(float).to_numpy(), now["item_id"],
                                                     confidence, n_boot, seed))
@@ -196,3 +201,24 @@ def effect_curves(frame: pd.DataFrame, treatment: str, reference: str, runs: Seq
             rows.append({**dict(zip(cols, keys)), "step": int(step),
                          **{k: eff[k] for k in ("value", "ci_low", "ci_high", "n_questions", "mde")}})
     return pd.DataFrame(rows)
+
+
+def recovery_estimates(frame: pd.DataFrame, points: pd.DataFrame, runs: Sequence[str] = RUN_COLUMNS,
+                       step_column: str = "op_step", n_boot: int = DEFAULT_N_BOOT, seed: int = 0
+                       ) -> dict[str, dict[str, Any]]:
+    """Finding 2's estimates at each run's ``points[step_column]`` (``operating_points`` output), keyed by
+    the names of ``unpact.findings.verdicts.PREREGISTERED["recovery"]``: ``key_beats_control`` (key -
+    control gold log-prob), ``emphasis_recovers`` (key recovery share), ``positive_control`` (hint -
+    plain), plus ``key_minus_plain`` and ``control_recovers``. Runs without such a step are left out;
+    with none left every estimate is NaN with ``n_questions = 0``."""
+    chosen = at_steps(frame, points, runs, step_column)
+    if chosen.empty or (chosen["step"] > 0).sum() == 0:
+        empty = {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n_questions": 0,
+                 "n_pairs": 0, "mde": float("nan")}
+        return {name: dict(empty) for name in ("key_beats_control", "emphasis_recovers", "positive_control",
+                                                 "key_minus_plain", "control_recovers")}
+    return {"key_beats_control": paired_effect(chosen, "key", "control", runs, n_boot=n_boot, seed=seed),
+            "emphasis_recovers": recovery_share(chosen, "key", runs, n_boot=n_boot, seed=seed),
+            "positive_control": paired_effect(chosen, "hint", "plain", runs, n_boot=n_boot, seed=seed),
+            "key_minus_plain": paired_effect(chosen, "key", "plain", runs, n_boot=n_boot, seed=seed),
+            "control_recovers": recovery_share(chosen, "control", runs, n_boot=n_boot, seed=seed)}

@@ -123,7 +123,7 @@ class EffectCondition:
         side, bound = ("above", "CI low") if self.direction > 0 else ("below", "CI high")
         shift = f"{self.null:g} {'+' if self.direction > 0 else '-'} {self.threshold:g}"
         return (f"`{self.name}`: {self.statistic} at least {self.threshold:g} {self.unit} {side} {self.null:g} "
-                f"(point estimate {'>=' if self.direction > 0 else '<='} {shift}) and its 95% {bound} "
+                f"(point estimate {'>=' if self.direction > 0 else '<='} {shift}), with its 95% {bound} "
                 f"{'>' if self.direction > 0 else '<'} {self.null:g}")
 
 
@@ -138,13 +138,13 @@ class PreRegisteredRule:
     positive_control: EffectCondition | None = None
 
     def text(self) -> str:
-        parts = [f"{self.claim} Reproduced = both conditions hold, partly = one, not reproduced = none:"]
-        parts += [f"({'ab'[i]}) {c.text()}" for i, c in enumerate(self.conditions)]
-        parts.append(f"Not testable when an estimate is missing or rests on fewer than {self.min_questions} "
-                     "independent questions (CIs resample questions)")
+        conditions = "; ".join(f"({'ab'[i]}) {c.text()}" for i, c in enumerate(self.conditions))
+        untestable = (f"Not testable when an estimate is missing or rests on fewer than {self.min_questions} "
+                      "independent questions (CIs resample questions)")
         if self.positive_control is not None:
-            parts.append(f"or when the positive control fails ({self.positive_control.text()})")
-        return "; ".join(parts) + "."
+            untestable += f", or when the positive control fails ({self.positive_control.text()})"
+        return (f"{self.claim} Reproduced = both conditions hold, partly = one, not reproduced = none. "
+                f"{conditions}. {untestable}.")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -51,17 +51,19 @@ def unlearn_to_dir(
     device: str | None = None,
     bf16: bool = False,
     progress: bool = True,
-    probe: Callable[[Any, Any, int], Any] | None = None,
-    probe_key: str | None = None,
+    probe: Any = None,
+    probe_key: Any = None,
 ) -> Path:
     """Unlearn ``benchmark``'s forget split from the model in ``base_model_dir``; return the output folder.
 
     Forget/retain QA come from the folder's ``unpact-data/<benchmark>-{forget,retain}.jsonl``
     unless ``forget_file``/``retain_file`` (the QA JSONL schema) are given; the ``general`` test
     set, when the folder carries one, is evaluated at the end. With ``out`` the result is written
-    there (reused if it already holds this configuration), else into the cache. ``probe`` (see
-    ``unpact.unlearn.unlearn``) is run at every check and its rows written to ``PROBES_FILE``;
-    ``probe_key`` (required with it) names what the probe measures and joins the cache key.
+    there (reused if it already holds this configuration), else into the cache. ``probe``, a callable
+    ``(model, tokenizer, step) -> DataFrame`` (see ``unpact.unlearn.unlearn``), is run at every check
+    and its rows written to ``PROBES_FILE``; ``probe_key`` (a string, required with it) names what
+    the probe measures and joins the cache key. (Both are typed ``Any`` so that callers may pass the
+    data files as ``**dict[str, Path]``.)
     """
     if (probe is None) != (probe_key is None):
         raise UsageError("give probe and probe_key together (probe_key identifies the probe in the cache key)")
