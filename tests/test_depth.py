@@ -190,3 +190,52 @@ def test_no_forgotten_items_gives_an_empty_estimate_not_an_error() -> None:
     eff = paired_effect(pd.concat([early, later]), "key", "control", n_boot=50)
     assert eff["n_pairs"] == 0 and math.isnan(eff["value"])
     assert recovery_share(pd.concat([early, later]), "key", n_boot=50)["n_pairs"] == 0
+
+
+def test_key_token_fates_separate_shrink_from_sign_flip_and_rank_measures() -> None:
+    from unpact.findings.focus import key_change_by_question, key_token_fates
+
+    rows = []
+    # q0: key +4 -> +3 (kept), key +2 -> -1 (flipped); q1: key +4 -> +1 (shrunk); non-key words
+    spec = {"q0": [("A", True, 4.0, 3.0), ("B", True, 2.0, -1.0), ("c", False, 1.0, 2.0), ("d", False, 0.5, 0.0)],
+            "q1": [("E", True, 4.0, 1.0), ("f", False, 1.0, 0.5), ("g", False, 0.2, 3.0)]}
+    for method in ("ga", "npo"):
+        for item, units in spec.items():
+            for unit, key, before, after in units:
+                rows.append(dict(item_id=item, method=method, domain="news", split="forget", unit=unit, is_key=key,
+                                 is_function_word=False, c_before=before, c_after=after))
+    frame = pd.DataFrame(rows)
+    fates = key_token_fates(frame, by=("split",), n_boot=100).set_index("measure")
+    assert fates.loc["kept", "value"] == pytest.approx(1 / 3)
+    assert fates.loc["shrunk", "value"] == pytest.approx(1 / 3)
+    assert fates.loc["flipped", "value"] == pytest.approx(1 / 3)
+    assert fates.loc["flipped", "n"] == 6 and fates.loc["flipped", "n_questions"] == 2
+    from scipy.stats import spearmanr
+
+    rho0 = spearmanr([4, 2, 1, 0.5], [3, -1, 2, 0]).statistic
+    rho1 = spearmanr([4, 1, 0.2], [1, 0.5, 3]).statistic
+    assert fates.loc["spearman", "value"] == pytest.approx((rho0 + rho1) / 2)
+    # q0 top-2 before {A, B}, after {A, c}: 1/2; q1 top-1 before {E}, after {g}: 0
+    assert fates.loc["topk_overlap", "value"] == pytest.approx(0.25)
+    change = key_change_by_question(frame, n_boot=100)
+    assert change["value"] == pytest.approx(np.mean([-1, -3, -3])) and change["n_questions"] == 2
+
+
+def test_judged_outcomes_read_each_judge_and_flag_shared_answers() -> None:
+    from unpact.findings.destruction import destructive_rates
+    from unpact.findings.utility import judged_outcome_frame
+
+    def frame(exact: list[bool], contains: list[bool], rouge: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"id": ["f0", "r0", "r1"], "domain": "news", "split": ["forget", "retain", "retain"],
+                             "gold": ["Paris", "Paris", "Rome"], "exact": exact, "contains": contains,
+                             "rouge_l_recall": rouge})
+
+    base = frame([True, True, True], [True, True, True], [1.0, 1.0, 1.0])
+    # r0 lost its EOS (runs on: exact wrong, contains right); r1 is gone under every judge
+    after = frame([False, False, False], [False, True, False], [0.0, 1.0, 0.0])
+    judged = judged_outcome_frame(base, {"ga": after}, ["Paris"])
+    assert judged[judged["item_id"] == "r0"]["answer_shared"].all()
+    assert not judged[judged["item_id"] == "r1"]["answer_shared"].any()
+    rates = destructive_rates(judged, by=("method", "judge")).set_index("judge")
+    assert rates.loc["exact", "rate"] == 1.0 and rates.loc["contains", "rate"] == 0.5
+    assert rates.loc["rouge_l", "rate"] == 0.5

@@ -394,6 +394,19 @@ class Study:
             rows.append({"method": method, "domain": domain, **self.cache.result("relearning", key, run, table=True)})
         return pd.DataFrame(rows)
 
+    def judged_outcomes(self) -> pd.DataFrame:
+        """``unpact.findings.utility.judged_outcome_frame`` for the whole grid: outcomes under the exact,
+        contains and ROUGE-L judges, with ``answer_shared`` (the gold answer is also a forget answer)."""
+        from unpact.findings.utility import judged_outcome_frame
+
+        parts = []
+        for method, domain in self.grid():
+            base = self.evaluation(self.base_dir, domain)
+            forget_answers = [it.answer for it in self.forget_items(domain)]
+            unlearned = {method: self.evaluation(self.unlearned_dir(method, domain), domain)}
+            parts.append(judged_outcome_frame(base, unlearned, forget_answers))
+        return pd.concat(parts, ignore_index=True)
+
 
 def make_studies(archs: Sequence[str], seeds: Sequence[int], cache: StudyCache | None = None,
                  **config: Any) -> list[Study]:
@@ -467,7 +480,7 @@ def unlearning_runs(studies: Sequence[Study]) -> tuple[pd.DataFrame, pd.DataFram
 def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:
     """Concatenate ``study.<what>()`` over studies, adding ``arch``/``seed`` and making ``item_id``
     unique per organism (``arch/seed/id``), so pooled statistics treat each organism's item as its own."""
-    check_choice("study frame", what, ("outcomes", "contributions", "recovery", "trajectories"))
+    check_choice("study frame", what, ("outcomes", "contributions", "recovery", "trajectories", "judged_outcomes"))
     parts = []
     for s in studies:
         frame = getattr(s, what)()

@@ -187,8 +187,9 @@ PREREGISTERED: dict[str, PreRegisteredRule] = {
     "indiscriminate": PreRegisteredRule(
         "indiscriminate",
         "Indiscriminate penalization.",
-        (EffectCondition("utility_destroyed", "destructive rate on held-out retain + general items", "(share)",
-                         threshold=0.05),
+        (EffectCondition("utility_destroyed", "destructive rate on held-out items no method trains on (the "
+                         "general split), judged by `contains` (a lost end-of-sequence is not a lost answer)",
+                         "(share)", threshold=0.05),
          EffectCondition("retain_words_penalised", "mean contribution change of all words of retain prompts",
                          "nats", threshold=0.05, direction=-1)),
     ),
