@@ -239,3 +239,18 @@ def test_judged_outcomes_read_each_judge_and_flag_shared_answers() -> None:
     rates = destructive_rates(judged, by=("method", "judge")).set_index("judge")
     assert rates.loc["exact", "rate"] == 1.0 and rates.loc["contains", "rate"] == 0.5
     assert rates.loc["rouge_l", "rate"] == 0.5
+
+
+def test_depth_and_relearning_figures_draw() -> None:
+    from unpact.plots import plot_depth_effects, plot_relearning
+
+    frame = _frame()
+    curves = depth_curves(frame)
+    effects = effect_curves(frame, "key", "control", n_boot=50).assign(effect="key - control")
+    effects = effects.merge(curves[["method", "domain", "step", "forget_accuracy"]], on=["method", "domain", "step"])
+    for x in ("forget_accuracy", "step"):
+        fig = plot_depth_effects(effects, x=x)
+        assert len(fig.axes) == 1 and len(fig.axes[0].lines) >= 2
+    relearn = pd.DataFrame({"method": ["base", "ga"], "domain": "news", "heldout_before": [0.9, 0.1],
+                            "heldout_after": [0.9, 0.6]})
+    assert len(plot_relearning(relearn).axes[0].patches) == 4

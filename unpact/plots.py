@@ -344,13 +344,14 @@ def plot_training_curves(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_depth_effects(effects: pd.DataFrame) -> Figure:
+def plot_depth_effects(effects: pd.DataFrame, x: str = "forget_accuracy") -> Figure:
     """Paired effects against unlearning depth: one panel row per ``effect`` (e.g. key - control, hint -
     plain), one column per benchmark, one line per method with its 95% question-clustered CI band;
-    x = forget accuracy at the checkpoint, decreasing to the right (base model -> fully forgotten).
+    x = forget accuracy at the checkpoint, decreasing to the right (base model -> fully forgotten), or
+    ``x="step"`` (optimizer steps; readable where forget accuracy reaches 0 early and later points stack).
     ``effects``: ``unpact.findings.depth.effect_curves`` rows with ``effect`` and ``forget_accuracy`` added
     (mean over architectures and seeds where there are several)."""
-    _require(effects, "depth effects", ("effect", "method", "domain", "forget_accuracy", "value", "ci_low", "ci_high"))
+    _require(effects, "depth effects", ("effect", "method", "domain", x, "value", "ci_low", "ci_high"))
     names = list(dict.fromkeys(effects["effect"]))
     domains = list(dict.fromkeys(effects["domain"]))
     fig = Figure(figsize=(4.2 * len(domains), 3.0 * len(names) + 0.4), layout="constrained")
@@ -360,16 +361,18 @@ def plot_depth_effects(effects: pd.DataFrame) -> Figure:
             ax = axes[i, j]
             part = effects[(effects["effect"] == name) & (effects["domain"] == domain)]
             for method in method_order(part["method"]):
-                g = (part[part["method"] == method].groupby("step").mean(numeric_only=True)
-                     .sort_values("forget_accuracy", ascending=False))
-                ax.plot(g["forget_accuracy"], g["value"], marker=".", color=method_color(method), label=method)
-                ax.fill_between(g["forget_accuracy"], g["ci_low"], g["ci_high"], color=method_color(method), alpha=0.15)
+                g = part[part["method"] == method].groupby("step").mean(numeric_only=True).reset_index()
+                g = g.sort_values(x, ascending=x != "forget_accuracy", kind="stable")
+                ax.plot(g[x], g["value"], marker=".", color=method_color(method), label=method)
+                ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=method_color(method), alpha=0.15)
             ax.axhline(0, color="black", linewidth=0.8)
             ax.set_title(f"{domain}: {name}", fontsize=9)
             ax.set_ylabel("nats per answer token")
             if i == len(names) - 1:
-                ax.set_xlabel("forget accuracy at the checkpoint (deeper ->)")
-    axes[0, 0].invert_xaxis()
+                ax.set_xlabel("forget accuracy at the checkpoint (deeper ->)" if x == "forget_accuracy"
+                              else "optimizer step")
+    if x == "forget_accuracy":
+        axes[0, 0].invert_xaxis()
     axes[0, 0].legend(fontsize=7, ncol=2)
     return fig
 
