@@ -118,3 +118,24 @@ def test_notebook_parameters_become_study_configs(tmp_path: Path) -> None:
     assert cfg.key_rule == KeyRule(top_k=3, alpha=None) and cfg.base_model is None and cfg.stop_at == 0.2
     assert cfg.styles == ("repeat",)  # keyword arguments win over the parameters
     assert len({id(s.cache) for s in studies}) == 1  # one shared cache
+
+
+def test_trajectory_probes_and_relearning_on_the_micro_organism(micro_study: Study) -> None:
+    from unpact.findings.depth import depth_curves, operating_points
+    from unpact.unlearn.artifact import read_record
+
+    frame = micro_study.trajectories()
+    n = len(micro_study.forget_items("news"))
+    assert set(frame["condition"]) == {"plain", "key", "control", "hint", "utility"}
+    assert sorted(frame["step"].unique()) == [0, 2, 3]  # probe_every 2, budget 3 steps
+    assert (frame[frame["condition"] == "hint"].groupby("step").size() == n).all()
+    # the probed run ends where the plain run ends: same final forget accuracy on the same items
+    final = frame[(frame["step"] == 3) & (frame["condition"] == "plain")]["correct"].mean()
+    plain = micro_study.evaluation(micro_study.unlearned_dir("ga", "news"), "news")
+    assert final == pytest.approx(plain[plain["split"] == "forget"]["correct"].mean())
+    assert read_record(micro_study.trajectory_dir("ga", "news"))["steps"] == 3
+    ops = operating_points(depth_curves(frame))
+    assert len(ops) == 1 and ops["last_step"].iloc[0] == 3
+    relearn = micro_study.relearning()
+    assert list(relearn["method"]) == ["base", "ga"]
+    assert relearn["n_heldout"].iloc[0] == n // 2

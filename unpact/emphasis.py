@@ -23,6 +23,12 @@ parentheses come from ``suffix``), so nothing maps to the unknown token.
 
 An empty keyword list returns the question unchanged (there is nothing to emphasise); keywords
 that do not occur in the question raise ``UsageError``.
+
+**Positive control, not an emphasis style:** ``oracle_hint`` appends the gold answer's first word
+in the ``suffix`` form, ``{q} ( A1 )``. It *adds answer text* on purpose, so it is not in
+``EMPHASIS_STYLES`` and ``check_no_added_text`` rejects it: it exists to show that the pipeline
+detects recovery when recovery is there (the gold answer's log-prob must rise under it). A test of
+emphasis that cannot see the oracle's effect proves nothing about emphasis.
 """
 from __future__ import annotations
 
@@ -121,3 +127,18 @@ def check_no_added_text(question: str, emphasised: str, style: str) -> None:
     extra = added_words(question, emphasised, style)
     if extra:
         raise AssertionError(f"emphasis style {style!r} added words {extra} to {question!r}")
+
+
+ORACLE_STYLES: tuple[str, ...] = ("hint",)
+"""Positive-control prompt transforms that add answer text (never emphasis styles; see ``oracle_hint``)."""
+
+
+def oracle_hint(question: str, answer: str) -> str:
+    """POSITIVE CONTROL: ``{q} ( A1 )`` with A1 the first whitespace word of the gold ``answer``.
+
+    It adds answer text (``check_no_added_text`` raises on it); an empty answer raises ``UsageError``.
+    """
+    words = answer.split()
+    if not words:
+        raise UsageError("oracle_hint needs a non-empty answer")
+    return f"{question} ( {words[0]} )"

@@ -344,6 +344,61 @@ def plot_training_curves(curves: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_depth_effects(effects: pd.DataFrame, x: str = "forget_accuracy") -> Figure:
+    """Paired effects against unlearning depth: one panel row per ``effect`` (e.g. key - control, hint -
+    plain), one column per benchmark, one line per method with its 95% question-clustered CI band;
+    x = forget accuracy at the checkpoint, decreasing to the right (base model -> fully forgotten), or
+    ``x="step"`` (optimizer steps; readable where forget accuracy reaches 0 early and later points stack).
+    ``effects``: ``unpact.findings.depth.effect_curves`` rows with ``effect`` and ``forget_accuracy`` added
+    (mean over architectures and seeds where there are several)."""
+    _require(effects, "depth effects", ("effect", "method", "domain", x, "value", "ci_low", "ci_high"))
+    names = list(dict.fromkeys(effects["effect"]))
+    domains = list(dict.fromkeys(effects["domain"]))
+    fig = Figure(figsize=(4.2 * len(domains), 3.0 * len(names) + 0.4), layout="constrained")
+    axes = fig.subplots(len(names), len(domains), squeeze=False, sharex=True)
+    for i, name in enumerate(names):
+        for j, domain in enumerate(domains):
+            ax = axes[i, j]
+            part = effects[(effects["effect"] == name) & (effects["domain"] == domain)]
+            for method in method_order(part["method"]):
+                g = part[part["method"] == method].groupby("step").mean(numeric_only=True).reset_index()
+                g = g.sort_values(x, ascending=x != "forget_accuracy", kind="stable")
+                ax.plot(g[x], g["value"], marker=".", color=method_color(method), label=method)
+                ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=method_color(method), alpha=0.15)
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.set_title(f"{domain}: {name}", fontsize=9)
+            ax.set_ylabel("nats per answer token")
+            if i == len(names) - 1:
+                ax.set_xlabel("forget accuracy at the checkpoint (deeper ->)" if x == "forget_accuracy"
+                              else "optimizer step")
+    if x == "forget_accuracy":
+        axes[0, 0].invert_xaxis()
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    return fig
+
+
+def plot_relearning(relearn: pd.DataFrame) -> Figure:
+    """Relearning probe: accuracy on the held-out half of the forget set before and after a few steps
+    on the other half, per method (``base`` = the model before unlearning), one panel per benchmark.
+    Higher *after* on an unlearned model = the knowledge was hidden, not erased."""
+    _require(relearn, "relearning", ("method", "domain", "heldout_before", "heldout_after"))
+    domains = list(dict.fromkeys(relearn["domain"]))
+    fig, axes = _grid(1, len(domains))
+    for j, domain in enumerate(domains):
+        ax = axes[0, j]
+        part = relearn[relearn["domain"] == domain].groupby("method", sort=False).mean(numeric_only=True)
+        order = method_order(part.index)
+        x = np.arange(len(order))
+        ax.bar(x - 0.2, part.loc[order, "heldout_before"], 0.4, color="#bdbdbd", label="before relearning")
+        ax.bar(x + 0.2, part.loc[order, "heldout_after"], 0.4, color=[method_color(m) for m in order],
+               label="after relearning")
+        ax.set_xticks(x, order, rotation=45, fontsize=8)
+        ax.set_title(f"{domain}: held-out forget accuracy", fontsize=9)
+    axes[0, 0].set_ylabel("accuracy (higher after = knowledge came back)")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
 def show(fig: Figure, dpi: int = PAGE_DPI) -> None:
     """Display ``fig`` as a PNG in a notebook whatever the matplotlib backend (Agg included), then close it.
 

@@ -36,7 +36,7 @@ def write_results(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataF
 def write_summary(out_dir: str | os.PathLike[str], finding: str, verdict: str, headline: Mapping[str, Any],
                   detail: str = "", rule: str = "", *, control: Mapping[str, Any] | None = None,
                   conditions: Sequence[Mapping[str, Any]] | None = None, n_questions: int | None = None,
-                  n_pairs: int | None = None) -> Path:
+                  n_pairs: int | None = None, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the finding's ``summary.json`` for the book's introduction (schema in ``unpact.book.pages``).
 
     Optional: ``control`` (``{name, value, ci_low, ci_high}``, drawn beside the headline),
@@ -50,6 +50,7 @@ def write_summary(out_dir: str | os.PathLike[str], finding: str, verdict: str, h
                 "conditions": [_finite(dict(c)) for c in conditions] if conditions is not None else None,
                 "n_questions": n_questions, "n_pairs": n_pairs}
     summary.update({k: v for k, v in optional.items() if v is not None})
+    summary.update({k: _finite(v) for k, v in (extra or {}).items() if k not in summary})
     return atomic_write_json(folder / "summary.json", summary)
 
 

@@ -172,6 +172,9 @@ class StudyConfig:
     cache_root: str | None = None
     prompt_format: str = "auto"
     max_items: int | None = None
+    probe_style: str = "instruction"
+    probe_every: int = 2
+    relearn_steps: int = 10
 
     def __post_init__(self) -> None:
         for style in self.styles:
@@ -185,6 +188,10 @@ class StudyConfig:
             raise UsageError(f"max_items must be a positive number of items per split, got {self.max_items}")
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
+        check_choice("probe emphasis style", self.probe_style, EMPHASIS_STYLES)
+        if self.probe_every < 1 or self.relearn_steps < 0:
+            raise UsageError(f"probe_every must be >= 1 and relearn_steps >= 0, got {self.probe_every}, "
+                             f"{self.relearn_steps}")
 
 
 class Study:
@@ -384,6 +391,84 @@ class Study:
                                         emphasized, method).assign(domain=domain))
         return pd.concat(parts, ignore_index=True)
 
+    # -- depth, paired log-prob effects, positive control, relearning (issue 11) --------------
+    def probe_questions(self, domain: str, method: str) -> dict[str, tuple[str, ...]]:
+        """The forget questions of ``domain`` per probe condition: ``plain``, ``key`` (base KeyTokens) and
+        ``control`` (as many random non-key words) emphasised in ``probe_style``, and the positive control
+        ``hint`` (``unpact.emphasis.oracle_hint``: adds the answer's first word)."""
+        from unpact.emphasis import oracle_hint
+
+        forget = self.forget_items(domain)
+        style = self.config.probe_style
+        return {"plain": tuple(it.question for it in forget),
+                "key": self.emphasized_questions(domain, method, style, "base_key"),
+                "control": self.emphasized_questions(domain, method, style, "control"),
+                "hint": tuple(oracle_hint(it.question, it.answer) for it in forget)}
+
+    def trajectory_dir(self, method: str, domain: str) -> Path:
+        """The unlearning run of ``method`` on ``domain`` with a ``ForgetProbe`` every ``probe_every`` steps
+        (same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact)."""
+        from unpact.unlearn import unlearn_to_dir
+        from unpact.unlearn.params import Budget
+        from unpact.unlearn.probes import ForgetProbe
+
+        cfg = self.config
+        questions = self.probe_questions(domain, method)
+        utility = [it for it in self.items(domain) if it.split == "general"]
+        fmt = getattr(cfg, "prompt_format", "auto")
+        probe = ForgetProbe(self.forget_items(domain), questions, utility, prompt_format=fmt, judge=cfg.judge)
+        key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
+                           "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain))}, length=32)
+        files = {}
+        if cfg.data_dir:
+            files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
+        params = {**dict(cfg.method_params.get(method) or {}), "eval_every": cfg.probe_every}
+        return unlearn_to_dir(self.base_dir, domain, method, params=params,
+                              budget=Budget(steps=cfg.steps) if cfg.steps is not None else None,
+                              stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
+                              device=cfg.device, bf16=cfg.dtype == "bfloat16", probe=probe, probe_key=key, **files)
+
+    def trajectories(self) -> pd.DataFrame:
+        """The probe rows of every (method, domain) run, with ``method`` and ``domain`` (``unpact.findings.depth``)."""
+        from unpact.unlearn.artifact import PROBES_FILE
+
+        parts = [pd.read_csv(self.trajectory_dir(m, d) / PROBES_FILE, dtype={"item_id": str}).assign(method=m, domain=d)
+                 for m, d in tqdm(self.grid(), desc="trajectories", leave=False)]
+        return pd.concat(parts, ignore_index=True)
+
+    def relearning(self) -> pd.DataFrame:
+        """``unpact.unlearn.probes.relearn_probe`` (``relearn_steps`` steps on half the forget items, accuracy on
+        the other half) on the base model (``method = "base"``) and on every unlearned model."""
+        from unpact.unlearn.probes import relearn_probe
+
+        fmt = getattr(self.config, "prompt_format", "auto")
+        rows = []
+        for method, domain in [("base", d) for d in self.config.domains] + self.grid():
+            folder = self.base_dir if method == "base" else self.unlearned_dir(method, domain)
+
+            def run(folder: Path = folder, domain: str = domain) -> dict[str, Any]:
+                model, tok = self.load(folder)
+                return relearn_probe(model, tok, self.forget_items(domain), steps=self.config.relearn_steps,
+                                     seed=self.config.seed, prompt_format=fmt, judge=self.config.judge)
+
+            key = self._table_key(folder, domain, steps=self.config.relearn_steps, seed=self.config.seed,
+                                  judge=self.config.judge, format=fmt)
+            rows.append({"method": method, "domain": domain, **self.cache.result("relearning", key, run, table=True)})
+        return pd.DataFrame(rows)
+
+    def judged_outcomes(self) -> pd.DataFrame:
+        """``unpact.findings.utility.judged_outcome_frame`` for the whole grid: outcomes under the exact,
+        contains and ROUGE-L judges, with ``answer_shared`` (the gold answer is also a forget answer)."""
+        from unpact.findings.utility import judged_outcome_frame
+
+        parts = []
+        for method, domain in self.grid():
+            base = self.evaluation(self.base_dir, domain)
+            forget_answers = [it.answer for it in self.forget_items(domain)]
+            unlearned = {method: self.evaluation(self.unlearned_dir(method, domain), domain)}
+            parts.append(judged_outcome_frame(base, unlearned, forget_answers))
+        return pd.concat(parts, ignore_index=True)
+
 
 def make_studies(archs: Sequence[str], seeds: Sequence[int], cache: StudyCache | None = None,
                  **config: Any) -> list[Study]:
@@ -472,7 +557,7 @@ def unlearning_runs(studies: Sequence[Study]) -> tuple[pd.DataFrame, pd.DataFram
 def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:
     """Concatenate ``study.<what>()`` over studies, adding ``arch``/``seed`` and making ``item_id``
     unique per organism (``arch/seed/id``), so pooled statistics treat each organism's item as its own."""
-    check_choice("study frame", what, ("outcomes", "contributions", "recovery"))
+    check_choice("study frame", what, ("outcomes", "contributions", "recovery", "trajectories", "judged_outcomes"))
     parts = []
     for s in studies:
         frame = getattr(s, what)()

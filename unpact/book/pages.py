@@ -8,7 +8,7 @@ with MyST ``{include}``:
   notebook's ``results/<profile>/<notebook>/summary.json``. The schema a finding notebook writes::
 
       {"finding": "Keyword focus is disrupted",          # one line, the paper's claim
-       "verdict": "reproduced" | "partly" | "not reproduced",
+       "verdict": "reproduced" | "partly" | "not reproduced" | "not testable",
        "headline": {"name": "KeyToken contribution drop, forget items (GA)",
                     "value": 0.41, "ci_low": 0.35, "ci_high": 0.47, "n": 120,
                     "direction": "higher = focus more disrupted",    # optional
@@ -75,6 +75,7 @@ def generate_pages(root: Path, profile_name: str) -> list[Path]:
         "profiles.md": profiles_markdown(),
         "performance.md": performance_markdown(root / BENCHMARKS_DIR),
         "api.md": api_markdown(Path(unpact.__file__).parent),
+        "rules.md": rules_markdown(),
     }
     written = [atomic_write_text(out / name, text) for name, text in pages.items()]
     figure = verdict_figure(finding_summaries(root, profile_name), FINDING_TITLES, out / "verdict.png")
@@ -275,3 +276,12 @@ def _num(value: Any) -> str:
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def rules_markdown() -> str:
+    """The pre-registered verdict rules (``unpact.findings.verdicts.PREREGISTERED``) and the operating point."""
+    from unpact.findings.depth import OPERATING_RULE
+    from unpact.findings.verdicts import preregistered_rules_markdown
+
+    return (preregistered_rules_markdown() + "\n\nOperating point of an unlearning run (finding 2's headline): "
+            + OPERATING_RULE + "; the end of the budget is reported beside it.\n")

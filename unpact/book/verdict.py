@@ -15,7 +15,8 @@ from unpact.report import fmt_ci, fmt_sig
 
 PAGE_WIDTH_IN = 6.5   # the content column at 1280 px, so the figure is shown at its natural size
 PAGE_DPI = 100
-VERDICT_COLOURS = {"reproduced": "#1b7837", "partly": "#b35806", "not reproduced": "#b2182b"}
+VERDICT_COLOURS = {"reproduced": "#1b7837", "partly": "#b35806", "not reproduced": "#b2182b",
+                   "not testable": "#777777"}
 
 
 def sig2(value: Any) -> str:

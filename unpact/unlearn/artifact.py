@@ -3,7 +3,8 @@
 The folder holds the model and tokenizer, the base model's QA sets (``unpact-data/``, so every
 later analysis finds them), ``unlearning.json`` (method, parameters, budget, steps taken, stop
 reason, final accuracies, base model hash, duration) and ``unlearning-log.csv`` (the per-step
-log). It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
+log), and with a ``probe`` ``unlearning-probes.csv`` (its rows at every check: the trajectory).
+It is keyed by (base model hash, benchmark, data files, method, parameters, budget, stop
 target, seed): the same configuration a second time returns the existing folder at once.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ from unpact.unlearn.params import Budget, build_params
 
 RECORD_FILE = "unlearning.json"
 LOG_FILE = "unlearning-log.csv"
+PROBES_FILE = "unlearning-probes.csv"
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -64,6 +66,8 @@ def unlearn_to_dir(
     device: str | None = None,
     bf16: bool = False,
     progress: bool = True,
+    probe: Any = None,
+    probe_key: Any = None,
 ) -> Path:
     """Unlearn ``benchmark``'s forget split from the model in ``base_model_dir``; return the output folder.
 
@@ -76,7 +80,13 @@ def unlearn_to_dir(
     such as ``idk_dpo``, keep the questions; the record says which), its ``retain_split`` feeds the
     retain term, and its ``params``/``budget`` are the defaults under the user's own. With ``out``
     the result is written there (reused if it already holds this configuration), else into the cache.
+    ``probe``, a callable ``(model, tokenizer, step) -> DataFrame`` (see ``unpact.unlearn.unlearn``), is run
+    at every check and its rows written to ``PROBES_FILE``; ``probe_key`` (a string, required with it)
+    names what the probe measures and joins the cache key. (Both are typed ``Any`` so that callers may
+    pass the data files as ``**dict[str, Path]``.)
     """
+    if (probe is None) != (probe_key is None):
+        raise UsageError("give probe and probe_key together (probe_key identifies the probe in the cache key)")
     base_model_dir = resolve_model(base_model_dir)
     cls = get_method(method)
     settings = {} if forget_file or retain_file else benchmark_settings(base_model_dir, benchmark)
@@ -105,6 +115,8 @@ def unlearn_to_dir(
         "bf16": bf16,
         "settings": settings,
     }
+    if probe_key is not None:
+        config["probe"] = probe_key
 
     texts = _texts(forget_texts_file) if forget_texts_file else None
 
@@ -112,7 +124,7 @@ def unlearn_to_dir(
         model, tokenizer = load_model_and_tokenizer(base_model_dir, device="cpu")
         result = unlearn(model, tokenizer, forget, retain, method, asdict(p), budget, stop_at, seed,
                          general_items=general, forget_texts=texts, device=device, bf16=bf16, progress=progress,
-                         train_on_forget_items=not uses_corpus)
+                         train_on_forget_items=not uses_corpus, probe=probe)
         return result, tokenizer
 
     def build(tmp: Path, trained: tuple[UnlearnResult, Any] | None = None) -> dict[str, Any]:
@@ -125,6 +137,8 @@ def unlearn_to_dir(
                   "base_model_hash": config["base_model_hash"]}
         atomic_write_json(tmp / RECORD_FILE, record)
         atomic_write_csv(tmp / LOG_FILE, result.log)
+        if result.probes is not None:
+            atomic_write_csv(tmp / PROBES_FILE, result.probes)
         return {"record": record}
 
     target = artifact_dir("unlearned", f"{benchmark}-{method}", config, cache_root) if out is None else Path(out)

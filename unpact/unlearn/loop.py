@@ -11,15 +11,18 @@ under ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` on GPUs. 
 forget and retain accuracy (``unpact.evaluate.evaluate_items``: greedy exact match, multiple choice
 by option likelihood) of the first ``eval_items`` items is logged; the stop target
 (``stop_at``) is checked there. A loss that is NaN or infinite stops the run with
-``TrainingDiverged`` naming the method and step.
+``TrainingDiverged`` naming the method and step. A ``probe`` (e.g.
+``unpact.unlearn.probes.ForgetProbe``) is called at the same checks, on the model as it would be
+returned then; its rows (with the step) make ``UnlearnResult.probes``: the trajectory of the run,
+so a finding can be read as a curve against unlearning depth rather than at the end of the budget.
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -47,11 +50,13 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class UnlearnResult:
-    """The unlearned model (a plain, merged ``*ForCausalLM``), the per-step log and the run's record."""
+    """The unlearned model (a plain, merged ``*ForCausalLM``), the per-step log, the run's record, and the
+    rows the ``probe`` returned at every check (``None`` without a probe)."""
 
     model: PreTrainedModel
     log: pd.DataFrame
     record: dict[str, Any]
+    probes: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ def unlearn(
     bf16: bool = False,
     progress: bool = True,
     train_on_forget_items: bool = True,
+    probe: Callable[[Any, Any, int], pd.DataFrame] | None = None,
 ) -> UnlearnResult:
     """Unlearn ``forget_items`` from ``model`` (trained in place) with the registered ``method``.
 
@@ -95,7 +101,9 @@ def unlearn(
     forget examples with the loss on all their tokens. ``train_on_forget_items=False`` trains on the
     ``forget_texts`` only (MUSE/WMDP-style: unlearn a corpus, evaluate the questions, which are then
     used only to measure accuracy and the stop target). ``device=None`` uses the CPU unless a GPU
-    is present; ``bf16`` trains in bfloat16 mixed precision.
+    is present; ``bf16`` trains in bfloat16 mixed precision. ``probe(model, tokenizer, step)`` is
+    called at every check (step 0, every ``eval_every`` steps, the last step) on the model as it
+    would be returned then; its frames, concatenated, are ``UnlearnResult.probes``.
     """
     cls = get_method(method)
     p = build_params(cls.Params, params, method)
@@ -105,6 +113,7 @@ def unlearn(
     started = time.perf_counter()
     run = _Run.setup(model, tokenizer, cls(p), p, forget_items, retain_items, general_items, forget_texts, seed,
                      budget or cls.default_budget, device, bf16, train_on_forget_items)
+    run.probe = probe
     try:
         rows, stop_reason = run.train(stop_at, progress)
         final = _export(run.accelerator.unwrap_model(run.train_model), run.method, run.ref, p.lora_r > 0)
@@ -135,7 +144,8 @@ def unlearn(
         "metrics": metrics,
         "duration_s": round(time.perf_counter() - started, 3),
     }
-    return UnlearnResult(final, pd.DataFrame([asdict(r) for r in rows]), record)
+    probes = pd.concat(run.probe_rows, ignore_index=True) if run.probe_rows else None
+    return UnlearnResult(final, pd.DataFrame([asdict(r) for r in rows]), record, probes)
 
 
 @dataclass
@@ -156,6 +166,8 @@ class _Run:
     budget: Budget
     total: int
     n_retain: int
+    probe: Callable[[Any, Any, int], pd.DataFrame] | None = None
+    probe_rows: list[pd.DataFrame] = field(default_factory=list)
 
     @classmethod
     def setup(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, method: Method[Any], p: CommonParams,
@@ -195,14 +207,14 @@ class _Run:
 
     def train(self, stop_at: float | None, progress: bool) -> tuple[list[LogRow], str]:
         """Steps until the budget or the stop target; the log rows and the stop reason (``budget``/``target``)."""
-        f_acc, r_acc = self.evaluate()
+        f_acc, r_acc = self.evaluate(0)
         rows = [LogRow(0, 0, forget_accuracy=f_acc, retain_accuracy=r_acc)]
         bar = tqdm(total=self.total, desc=f"unlearn {self.method.name}", disable=not progress, leave=False)
         try:
             for step in range(1, self.total + 1):
                 row = self.step(step)
                 if step % self.params.eval_every == 0 or step == self.total:
-                    f_acc, r_acc = self.evaluate()
+                    f_acc, r_acc = self.evaluate(step)
                     row = replace(row, forget_accuracy=f_acc, retain_accuracy=r_acc)
                 rows.append(row)
                 bar.update(1)
@@ -238,12 +250,15 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         return LogRow(step, self.forget_stream.epoch, value, forget_value, retain_value, float(grad_norm))
 
-    def evaluate(self) -> tuple[float, float]:
-        """Forget and retain accuracy on the first ``eval_items`` items of the model as it would be returned now."""
+    def evaluate(self, step: int) -> tuple[float, float]:
+        """Forget and retain accuracy on the first ``eval_items`` items of the model as it would be returned now
+        (and the probe's rows for ``step``, when there is a probe)."""
         view = _unlearned_view(self.accelerator.unwrap_model(self.train_model), self.method, self.ref)
         view.eval()
         f = _accuracy(view, self.tokenizer, self.eval_forget)
         r = _accuracy(view, self.tokenizer, self.eval_retain)
+        if self.probe is not None:
+            self.probe_rows.append(self.probe(view, self.tokenizer, step).assign(step=step))
         self.train_model.train()
         return f, r
 

@@ -1,0 +1,91 @@
+"""Finding 1, decomposed: what happens to each base KeyToken, and to the ranking of the question's words.
+
+Input: the per-unit contribution frame of ``unpact.findings.contributions`` (``item_id, method,
+domain, split, unit, is_key, c_before, c_after``). The review of issue 11 found that "lost focus"
+mixed two different things: a KeyToken whose support *shrinks* and one whose contribution *flips
+sign* (the entity now pushes the answer away: +5 -> -15 nats). They are counted apart here.
+
+Per base KeyToken with c_before > 0 (others cannot be judged by a ratio and are left out):
+- ``kept``    : c_after >= beta * c_before
+- ``shrunk``  : 0 <= c_after < beta * c_before
+- ``flipped`` : c_after < 0
+(``shrunk`` + ``flipped`` = the focus-disruption rate of ``focus_disruption``.)
+Per (run, item) with at least 3 units:
+- ``spearman``     : Spearman rank correlation of the units' c_before and c_after (1 = same ranking);
+- ``topk_overlap`` : |top-k(before) & top-k(after)| / k, k = the item's number of KeyTokens.
+Every measure is a pooled mean with a percentile bootstrap CI resampling ``cluster`` (default the
+question, ``item_id``: a question counts once however many methods it appears under), via
+``unpact.stats.cluster_mean_summary``; ``key_change_by_question`` gives finding 1's condition (a)
+the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from unpact.findings.contributions import CONTRIBUTION_COLUMNS
+from unpact.findings.frames import check_group_columns, validate_frame
+from unpact.stats import DEFAULT_N_BOOT, cluster_mean_summary
+
+FATES = ("kept", "shrunk", "flipped")
+RANK_MEASURES = ("spearman", "topk_overlap")
+
+
+def _item_ranks(units: pd.DataFrame) -> dict[str, float]:
+    before, after = units["c_before"].to_numpy(float), units["c_after"].to_numpy(float)
+    k = int(units["is_key"].sum())
+    if len(units) < 3 or k == 0:
+        return {"spearman": np.nan, "topk_overlap": np.nan}
+    rho = spearmanr(before, after).statistic if np.ptp(before) > 0 and np.ptp(after) > 0 else np.nan
+    top_b = set(np.argsort(-before, kind="stable")[:k])
+    top_a = set(np.argsort(-after, kind="stable")[:k])
+    return {"spearman": float(rho), "topk_overlap": len(top_b & top_a) / k}
+
+
+def key_token_fates(frame: pd.DataFrame, beta: float = 0.5, by: Sequence[str] = ("method", "domain", "split"),
+                    runs: Sequence[str] = ("method", "domain"), cluster: str = "item_id",
+                    n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> pd.DataFrame:
+    """Long frame ``*by, measure, value, ci_low, ci_high, n, n_questions, mde`` for the measures
+    ``FATES`` + ``RANK_MEASURES`` (module docstring). ``runs`` name one unlearned model (an item's
+    units are ranked within one run)."""
+    cols = check_group_columns(frame, "contribution frame", by)
+    run_cols = [c for c in dict.fromkeys([*runs, *[c for c in ("arch", "seed") if c in frame.columns]])]
+    data = validate_frame(frame, "contribution frame", CONTRIBUTION_COLUMNS, boolean=["is_key"],
+                          numeric=["c_before", "c_after"])
+    key = data[data["is_key"] & (data["c_before"] > 0)].copy()
+    ratio_ok = key["c_after"] >= beta * key["c_before"]
+    key["kept"] = ratio_ok.astype(float)
+    key["flipped"] = (key["c_after"] < 0).astype(float)
+    key["shrunk"] = (~ratio_ok & (key["c_after"] >= 0)).astype(float)
+    item_keys = list(dict.fromkeys([*cols, *run_cols, "item_id"]))
+    per_item = pd.DataFrame([{**dict(zip(item_keys, k if isinstance(k, tuple) else (k,))), **_item_ranks(g)}
+                             for k, g in data.groupby(item_keys, observed=True, sort=True)])
+    rows: list[dict[str, Any]] = []
+    for source, measures in ((key, FATES), (per_item, RANK_MEASURES)):
+        groups = source.groupby(cols, observed=True, sort=True) if cols else [((), source)]
+        for k, g in groups:
+            keys = dict(zip(cols, k if isinstance(k, tuple) else (k,)))
+            for measure in measures:
+                part = g.dropna(subset=[measure])
+                est = cluster_mean_summary(part[measure].to_numpy(), part[cluster], n_boot=n_boot, seed=seed)
+                rows.append({**keys, "measure": measure, "value": est["value"], "ci_low": est["ci_low"],
+                             "ci_high": est["ci_high"], "n": est["n"], "n_questions": est["n_clusters"],
+                             "mde": est["mde"]})
+    return pd.DataFrame(rows)
+
+
+def key_change_by_question(frame: pd.DataFrame, split: str = "forget", cluster: str = "item_id",
+                           n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> dict[str, Any]:
+    """Mean c_after - c_before of base KeyTokens on ``split`` prompts, pooled over every run, with a CI
+    resampling questions (``cluster_mean_summary`` keys plus ``n_questions``)."""
+    data = validate_frame(frame, "contribution frame", CONTRIBUTION_COLUMNS, boolean=["is_key"],
+                          numeric=["c_before", "c_after"])
+    key = data[data["is_key"] & (data["split"] == split)]
+    est: dict[str, Any] = dict(cluster_mean_summary((key["c_after"] - key["c_before"]).to_numpy(), key[cluster],
+                                                    n_boot=n_boot, seed=seed))
+    est["n_questions"] = est["n_clusters"]
+    return est

@@ -1,0 +1,150 @@
+"""Probes of what an unlearned model still knows: gold-answer log-probs along the trajectory, relearning.
+
+- ``gold_measures``: per (question, gold answer), teacher forced in the model's prompt format
+  (``unpact.prompts.format_prompt`` / ``format_target``):
+      gold_lp    = LP(x, y) = (1/T) sum_k log p(y_k | x, y_<k)   (mean nats per answer token)
+      first_rank = 1 + #{v : logit_v > logit_{y_1}} at the answer's first position (1 = top-1).
+  Continuous measures: they move long before a greedy answer flips.
+- ``ForgetProbe``: a callback for ``unpact.unlearn.unlearn(..., probe=...)``. At every check of the
+  loop (step 0, every ``eval_every`` steps, the last step) it scores the forget items under each
+  *condition* (a question text per item: plain, key emphasis, control emphasis, oracle hint, ...)
+  and the greedy answer's correctness, plus the accuracy on ``utility_items`` (held-out items no
+  method trains on): one row per (step, item, condition) with ``gold_lp, first_rank, correct``, and
+  rows with ``condition = "utility"`` (``item_id`` of the utility item).
+- ``relearn_probe``: the relearning attack (Lynch et al. 2024; Deeb & Roger 2024): fine-tune a copy
+  of the unlearned model for ``steps`` AdamW steps on one half of the forget items (answer-token
+  loss), then greedy accuracy on the *other* half, which it never saw. Knowledge that comes back on
+  the unseen half was hidden, not erased.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+
+from unpact.data.schema import QAItem
+from unpact.errors import UsageError
+from unpact.evaluate import evaluate_items
+from unpact.modeling import model_device
+from unpact.prompts import format_prompt, format_target, resolve_prompt_format
+from unpact.scoring import check_fits, encode_prompt, encode_target, pad_id
+
+PROBE_COLUMNS = ("step", "item_id", "condition", "gold_lp", "first_rank", "correct")
+
+
+@torch.no_grad()
+def gold_measures(model: Any, tokenizer: Any, questions: Sequence[str], answers: Sequence[str],
+                  prompt_format: str = "auto", batch_size: int = 64) -> pd.DataFrame:
+    """``gold_lp`` and ``first_rank`` (module docstring) of each (question, answer) pair, in order."""
+    if len(questions) != len(answers):
+        raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
+    fmt = resolve_prompt_format(tokenizer, prompt_format)
+    prompts = [encode_prompt(tokenizer, format_prompt(tokenizer, q, fmt))[0] for q in questions]
+    targets = [encode_target(tokenizer, format_target(a, fmt)) for a in answers]
+    for p, t in zip(prompts, targets):
+        check_fits(model, len(p), len(t))
+    device, pad = model_device(model), pad_id(tokenizer)
+    lps: list[float] = []
+    ranks: list[int] = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(zip(prompts[start:start + batch_size], targets[start:start + batch_size]))
+        width = max(len(p) + len(t) for p, t in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, (p, t) in enumerate(chunk):
+            ids[row, :len(p) + len(t)] = torch.tensor(list(p) + list(t))
+            mask[row, :len(p) + len(t)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()
+        logp = torch.log_softmax(logits, dim=-1)
+        for row, (p, t) in enumerate(chunk):
+            pos = torch.arange(len(p) - 1, len(p) + len(t) - 1)
+            lps.append(float(logp[row, pos, torch.tensor(list(t))].mean()))
+            first = logits[row, len(p) - 1]
+            ranks.append(int((first > first[t[0]]).sum()) + 1)
+    return pd.DataFrame({"gold_lp": lps, "first_rank": ranks})
+
+
+@dataclass
+class ForgetProbe:
+    """Scores ``items`` under each condition of ``questions`` (condition -> one question per item).
+
+    Call it as ``probe(model, tokenizer, step)``; it returns the rows of ``PROBE_COLUMNS`` (see the
+    module docstring). ``judge``/``prompt_format`` as in ``unpact.evaluate.evaluate_items``.
+    """
+
+    items: Sequence[QAItem]
+    questions: Mapping[str, Sequence[str]]
+    utility_items: Sequence[QAItem] = ()
+    prompt_format: str = "auto"
+    judge: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, qs in self.questions.items():
+            if len(qs) != len(self.items):
+                raise UsageError(f"probe condition {name!r}: {len(qs)} questions for {len(self.items)} items")
+
+    def __call__(self, model: Any, tokenizer: Any, step: int) -> pd.DataFrame:
+        names = list(self.questions)
+        shown = [q for name in names for q in self.questions[name]]
+        repeated = list(self.items) * len(names)
+        measures = gold_measures(model, tokenizer, shown, [it.answer for it in repeated], self.prompt_format)
+        greedy = evaluate_items(model, tokenizer, repeated, questions=shown, judge=self.judge,
+                                with_probabilities=False, prompt_format=self.prompt_format)
+        frame = pd.DataFrame({"step": step, "item_id": [str(it.id) for it in repeated],
+                              "condition": [name for name in names for _ in self.items],
+                              "gold_lp": measures["gold_lp"], "first_rank": measures["first_rank"],
+                              "correct": greedy["correct"].astype(bool).to_numpy()})
+        if self.utility_items:
+            utility = evaluate_items(model, tokenizer, list(self.utility_items), judge=self.judge,
+                                     with_probabilities=False, prompt_format=self.prompt_format)
+            frame = pd.concat([frame, pd.DataFrame({
+                "step": step, "item_id": utility["id"].astype(str), "condition": "utility", "gold_lp": math.nan,
+                "first_rank": -1, "correct": utility["correct"].astype(bool).to_numpy()})], ignore_index=True)
+        return frame
+
+
+def relearn_probe(model: Any, tokenizer: Any, forget_items: Sequence[QAItem], steps: int = 10, lr: float = 1e-3,
+                  batch_size: int = 8, seed: int = 0, prompt_format: str = "auto",
+                  judge: str | None = None) -> dict[str, float | int]:
+    """Relearning attack (module docstring) on a deep copy of ``model``; ``model`` is left untouched.
+
+    Items at even positions are relearned, those at odd positions are held out. Returns
+    ``{n_train, n_heldout, steps, heldout_before, heldout_after, train_before, train_after}``
+    (greedy accuracies; higher after = more knowledge came back).
+    """
+    from unpact.unlearn.batches import BatchStream, encode_pair
+    from unpact.unlearn.losses import nll
+
+    if len(forget_items) < 2:
+        raise UsageError("relearn_probe needs at least 2 forget items (one half to relearn, one to test)")
+    train, heldout = list(forget_items[0::2]), list(forget_items[1::2])
+    fmt = resolve_prompt_format(tokenizer, prompt_format)
+
+    def accuracy(m: Any, items: list[QAItem]) -> float:
+        frame = evaluate_items(m, tokenizer, items, judge=judge, with_probabilities=False, prompt_format=fmt)
+        return float(frame["correct"].mean())
+
+    before = {"heldout_before": accuracy(model, heldout), "train_before": accuracy(model, train)}
+    torch.manual_seed(seed)
+    student = copy.deepcopy(model).train()
+    for q in student.parameters():
+        q.requires_grad_(True)
+    examples = [encode_pair(student, tokenizer, format_prompt(tokenizer, it.question, fmt),
+                            format_target(it.answer, fmt)) for it in train]
+    stream = BatchStream(examples, batch_size, pad_id(tokenizer), torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
+    device = model_device(student)
+    for _ in range(steps):
+        loss = nll(student, stream.next().to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    student.eval()
+    return {"n_train": len(train), "n_heldout": len(heldout), "steps": steps, **before,
+            "heldout_after": accuracy(student, heldout), "train_after": accuracy(student, train)}
