@@ -50,7 +50,7 @@ def test_attribution_target_prefers_the_base_models_own_answer() -> None:
 @pytest.mark.slow
 def test_chat_model_study_runs_the_grid(chat_model: Path, cache_dir: Path) -> None:
     [study] = notebook_studies({"pretrained_models": [str(chat_model)], "pretrained_domains": ["toy"],
-                                "pretrained_methods": ["ga"], "archs": [], "seeds": [0]},
+                                "pretrained_methods": ["ga"], "archs": [], "seeds": [0], "base_model": ""},
                                cache_root=str(cache_dir))
     assert isinstance(study, Study) and study.family == "pretrained" and study.label == "chatty"
     assert study.prompt_format == "chat" and study.general_set("toy") == ("toy", "general")

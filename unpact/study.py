@@ -73,6 +73,9 @@ __all__ = ["PAPER_METHODS", "KeyRule", "Study", "StudyCache", "StudyConfig", "co
            "make_studies", "notebook_studies", "pool", "unlearning_runs"]
 
 PAPER_METHODS = ("ga", "ga_gdr", "ga_klr", "npo", "npo_gdr", "npo_klr")
+# base_model "finetuned:NAME": NAME fine-tuned on the synthetic world (``unpact organism --init NAME``), the
+# MUSE/TOFU-like regime; the model is trained (cached) by the study.
+FINETUNED_PREFIX = "finetuned:"
 T = TypeVar("T")
 
 
@@ -211,7 +214,9 @@ class Study:
     def label(self) -> str:
         """The base model's name in results: the organism's architecture, else the model name or folder name."""
         base = self.config.base_model
-        return self.config.arch if not base else base if base in REGISTRY else Path(base).name
+        if not base:
+            return self.config.arch
+        return base if base in REGISTRY or base.startswith(FINETUNED_PREFIX) else Path(base).name
 
     @property
     def family(self) -> str:
@@ -221,6 +226,11 @@ class Study:
     @functools.cached_property
     def base_dir(self) -> Path:
         cfg = self.config
+        if cfg.base_model and cfg.base_model.startswith(FINETUNED_PREFIX):
+            from unpact.finetuned import DEFAULT_INIT_PROFILE, finetune_organism
+
+            return finetune_organism(cfg.base_model.removeprefix(FINETUNED_PREFIX), DEFAULT_INIT_PROFILE, cfg.seed,
+                                     cache_root=cfg.cache_root, progress=False)
         if cfg.base_model:
             folder = Path(resolve_model(cfg.base_model))
             if FACTS in cfg.domains and not cfg.data_dir:
@@ -488,7 +498,9 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
     ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``, ``prompt_format``;
     and for the pretrained models studied beside the organism: ``pretrained_models`` (names of
     ``unpact models`` or folders; one study each per seed), ``pretrained_domains`` (default ``facts``),
-    ``pretrained_methods`` (default: ``methods``) and ``pretrained_max_items`` (items per split, 0 = all).
+    ``pretrained_methods`` (default: ``methods``) and ``pretrained_max_items`` (items per split, 0 = all);
+    ``finetuned_models`` (names fine-tuned on the synthetic world first, ``FINETUNED_PREFIX``) with
+    ``finetuned_domains`` (default ``news``), sharing the pretrained methods and item limit.
     Other names are ignored. ``config`` sets further ``StudyConfig`` fields and wins over the parameters."""
     p = parameters
     fields: dict[str, Any] = {}
@@ -510,12 +522,17 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
     cache = cache if cache is not None else StudyCache(config.get("cache_root"))
     archs = p.get("archs", ("llama",))
     studies = make_studies(archs, seeds, cache=cache, **{**fields, **config}) if archs else []
-    pretrained = {**fields, "domains": tuple(p.get("pretrained_domains", (FACTS,))),
+    shared = {k: v for k, v in fields.items() if k != "base_model"}
+    pretrained = {**shared, "domains": tuple(p.get("pretrained_domains", (FACTS,))),
                   "methods": tuple(p.get("pretrained_methods") or fields.get("methods", PAPER_METHODS)),
                   "max_items": p.get("pretrained_max_items") or None, "unlearned_models": {}, "data_dir": None,
                   **config}
     for name in p.get("pretrained_models", ()):
         studies += [Study(StudyConfig(base_model=name, seed=int(s), **pretrained), cache=cache) for s in seeds]
+    finetuned = {**pretrained, "domains": tuple(p.get("finetuned_domains", ("news",)))}
+    for name in p.get("finetuned_models", ()):
+        studies += [Study(StudyConfig(base_model=FINETUNED_PREFIX + name, seed=int(s), **finetuned), cache=cache)
+                    for s in seeds]
     if not studies:
         raise UsageError("nothing to study: give at least one organism architecture (archs) or pretrained model")
     return studies
