@@ -368,3 +368,23 @@ def test_reproduce_papermill_command_runs_as_written(book: Path) -> None:
 def _venv_path() -> str:
     """PATH with this interpreter's bin folder first (where jupytext and papermill are installed)."""
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def test_status_table_has_a_row_per_model_family(tmp_path: Path) -> None:
+    from unpact.report import family_summary
+
+    pretrained = family_summary("not testable", {"name": "key - control log-prob", "value": 0.1, "ci_low": -0.2,
+                                                 "ci_high": 0.4, "n": 30}, "no positive control",
+                                family="pretrained", models=["smollm2-135m"], n_questions=30, n_pairs=90)
+    write_summary(tmp_path / "results" / "p" / "02_recovery_by_emphasis", "Recovery", "not reproduced",
+                  {"name": "key - control log-prob", "value": 0.01, "ci_low": -0.02, "ci_high": 0.03, "n": 72},
+                  family="organism", models=["llama"], by_family={"pretrained": pretrained})
+    rows = [line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line]
+    assert len(rows) == 2
+    assert "organism (llama)" in rows[0] and "**not reproduced**" in rows[0]
+    assert "pretrained (smollm2-135m)" in rows[1] and "**not testable**" in rows[1]
+    assert rows[1].endswith("| 30 questions (90 pairs) |")
+    found = findings_markdown(tmp_path, "p")
+    assert "on the pretrained models (smollm2-135m): key - control log-prob = 0.10 [-0.20, 0.40]" in found
+    figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
+    assert figure.is_file()

@@ -36,22 +36,40 @@ def write_results(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataF
 def write_summary(out_dir: str | os.PathLike[str], finding: str, verdict: str, headline: Mapping[str, Any],
                   detail: str = "", rule: str = "", *, control: Mapping[str, Any] | None = None,
                   conditions: Sequence[Mapping[str, Any]] | None = None, n_questions: int | None = None,
-                  n_pairs: int | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+                  n_pairs: int | None = None, extra: Mapping[str, Any] | None = None, family: str = "organism",
+                  models: Sequence[str] = (), by_family: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Write the finding's ``summary.json`` for the book's introduction (schema in ``unpact.book.pages``).
 
     Optional: ``control`` (``{name, value, ci_low, ci_high}``, drawn beside the headline),
     ``conditions`` (``[{name, met: bool, value?}]``, the verdict rule's conditions, shown as met /
     not met), ``n_questions`` and ``n_pairs`` (independent questions and the pairs they make).
+    The top level is the verdict of one model ``family`` (``organism`` or ``pretrained``; ``models``
+    names them); ``by_family`` holds the verdicts of the other families, each made by
+    ``family_summary`` (same fields), so the status table shows one row per finding and family.
     """
     folder = ensure_writable_dir(out_dir, what="results folder")
-    summary: dict[str, Any] = {"finding": finding, "verdict": verdict, "headline": _finite(dict(headline)),
-                               "detail": detail, "rule": rule}
+    summary: dict[str, Any] = {"finding": finding, "rule": rule,
+                               **family_summary(verdict, headline, detail, control=control, conditions=conditions,
+                                                n_questions=n_questions, n_pairs=n_pairs, family=family,
+                                                models=models)}
+    summary.update({k: _finite(v) for k, v in (extra or {}).items() if k not in summary})
+    if by_family:
+        summary["by_family"] = {name: dict(entry) for name, entry in by_family.items()}
+    return atomic_write_json(folder / "summary.json", summary)
+
+
+def family_summary(verdict: str, headline: Mapping[str, Any], detail: str = "", *,
+                   control: Mapping[str, Any] | None = None, conditions: Sequence[Mapping[str, Any]] | None = None,
+                   n_questions: int | None = None, n_pairs: int | None = None, family: str = "organism",
+                   models: Sequence[str] = ()) -> dict[str, Any]:
+    """One model family's verdict in the ``summary.json`` schema (see ``write_summary``)."""
+    entry: dict[str, Any] = {"family": family, "models": list(models), "verdict": verdict,
+                             "headline": _finite(dict(headline)), "detail": detail}
     optional = {"control": _finite(dict(control)) if control is not None else None,
                 "conditions": [_finite(dict(c)) for c in conditions] if conditions is not None else None,
                 "n_questions": n_questions, "n_pairs": n_pairs}
-    summary.update({k: v for k, v in optional.items() if v is not None})
-    summary.update({k: _finite(v) for k, v in (extra or {}).items() if k not in summary})
-    return atomic_write_json(folder / "summary.json", summary)
+    entry.update({k: v for k, v in optional.items() if v is not None})
+    return entry
 
 
 def headline(

@@ -47,7 +47,15 @@ from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_paramet
 from unpact.book.profiles import builtin_profiles
 from unpact.book.provenance import benchmark_status
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
-from unpact.book.verdict import conditions_text, found_sentence, sample_size, value_ci, verdict_figure
+from unpact.book.verdict import (
+    conditions_text,
+    family_entries,
+    family_label,
+    found_sentence,
+    sample_size,
+    value_ci,
+    verdict_figure,
+)
 from unpact.errors import UsageError
 from unpact.findings.verdicts import VERDICTS
 from unpact.io import atomic_write_text
@@ -83,12 +91,21 @@ def generate_pages(root: Path, profile_name: str) -> list[Path]:
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """Read and check a finding's ``summary.json`` (schema in this module's docstring)."""
+    """Read and check a finding's ``summary.json`` (schema in this module's docstring), each family's entry too."""
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc})") from exc
-    problems = [k for k in ("finding", "verdict", "headline") if k not in summary]
+    problems = [k for k in ("finding",) if k not in summary] + _entry_problems(summary)
+    for name, entry in (summary.get("by_family") or {}).items():
+        problems += [f"by_family.{name}: {p}" for p in _entry_problems(entry)]
+    if problems:
+        raise UsageError(f"{path}: malformed summary ({'; '.join(problems)})")
+    return summary
+
+
+def _entry_problems(summary: dict[str, Any]) -> list[str]:
+    problems = [k for k in ("verdict", "headline") if k not in summary]
     headline = summary.get("headline")
     if not isinstance(headline, dict):
         problems.append("headline must be a mapping")
@@ -103,9 +120,7 @@ def read_summary(path: Path) -> dict[str, Any]:
     control = summary.get("control")
     if control is not None and not (isinstance(control, dict) and all(k in control for k in CI_KEYS)):
         problems.append("control must be a mapping with value, ci_low, ci_high")
-    if problems:
-        raise UsageError(f"{path}: malformed summary ({'; '.join(problems)})")
-    return summary
+    return problems
 
 
 def finding_summaries(root: Path, profile_name: str) -> dict[str, dict[str, Any] | None]:
@@ -120,18 +135,22 @@ def status_markdown(root: Path, profile_name: str) -> str:
     The rule conditions column (met / not met) appears when any summary records ``conditions``.
     """
     summaries = finding_summaries(root, profile_name)
-    with_conditions = any(s and s.get("conditions") for s in summaries.values())
-    header = ["Finding", "Verdict", "Headline: value [95% CI]", *(["Rule conditions"] if with_conditions else []), "n"]
+    entries = {nb: family_entries(s) if s else [] for nb, s in summaries.items()}
+    with_conditions = any(e.get("conditions") for es in entries.values() for e in es)
+    header = ["Finding", "Models", "Verdict", "Headline: value [95% CI]",
+              *(["Rule conditions"] if with_conditions else []), "n"]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for nb, s in summaries.items():
         link = f"{{doc}}`{FINDING_TITLES[nb]} </book/executed/{nb}>`"
         if s is None:
-            lines.append("| " + " | ".join([link, "not run yet", *[""] * (len(header) - 2)]) + " |")
+            lines.append("| " + " | ".join([link, "", "not run yet", *[""] * (len(header) - 3)]) + " |")
             continue
-        cells = [link, f"**{s['verdict']}**", f"{_cell(s['headline']['name'])}: {value_ci(s['headline'])}"]
-        if with_conditions:
-            cells.append(_cell(conditions_text(s) or "not recorded"))
-        lines.append("| " + " | ".join([*cells, sample_size(s)]) + " |")
+        for e in entries[nb]:
+            cells = [link, _cell(family_label(e)), f"**{e['verdict']}**",
+                     f"{_cell(e['headline']['name'])}: {value_ci(e['headline'])}"]
+            if with_conditions:
+                cells.append(_cell(conditions_text(e) or "not recorded"))
+            lines.append("| " + " | ".join([*cells, sample_size(e)]) + " |")
     source = (f"Profile `{profile_name}`, from `results/{profile_name}/*/summary.json`; two significant figures; "
               "n = independent questions (pairs) where recorded, else the headline's count.")
     return "\n".join(lines) + "\n\n" + source + "\n"
@@ -146,7 +165,8 @@ def findings_markdown(root: Path, profile_name: str) -> str:
             items.append(f"- {link}: not run yet (`unpact run --only {nb}`).")
             continue
         rule = f" Rule: {s['rule']}" if s.get("rule") else ""
-        items.append(f"- {link}. {found_sentence(s)}{rule}")
+        found = " ".join(found_sentence(e) for e in family_entries(s))
+        items.append(f"- {link}. {found}{rule}")
     return "\n".join(items) + "\n"
 
 

@@ -47,12 +47,31 @@ def conditions_text(summary: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def family_entries(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdict of each model family in a summary: the top level first, then ``by_family`` (each with
+    ``family``, default ``organism``, and the ``finding``/``rule`` of the top level)."""
+    top = {k: v for k, v in summary.items() if k != "by_family"}
+    top.setdefault("family", "organism")
+    others = [{"finding": summary["finding"], "rule": summary.get("rule", ""), "family": name, **entry}
+              for name, entry in (summary.get("by_family") or {}).items()]
+    return [top, *others]
+
+
+def family_label(entry: dict[str, Any]) -> str:
+    """``organism (llama)`` or ``pretrained (smollm2-135m)``: the family and the models it pools."""
+    models = ", ".join(entry.get("models") or [])
+    return f"{entry.get('family', 'organism')} ({models})" if models else str(entry.get("family", "organism"))
+
+
 def found_sentence(summary: dict[str, Any]) -> str:
     """What was found, from the results: the verdict, the headline with its CI and n, the control, the detail."""
     h = summary["headline"]
     n = sample_size(summary)
     n = n if "questions" in n else f"n = {n}"
-    text = f"**{summary['verdict'].capitalize()}** on the organism: {h['name']} = {value_ci(h)}, {n}"
+    family = summary.get("family", "organism")
+    models = ", ".join(summary.get("models") or [])
+    on = f"the {family} models ({models})" if models else f"the {family}"
+    text = f"**{summary['verdict'].capitalize()}** on {on}: {h['name']} = {value_ci(h)}, {n}"
     if h.get("direction"):
         text += f" ({h['direction']})"
     control = summary.get("control")
@@ -83,16 +102,23 @@ def verdict_figure(summaries: dict[str, dict[str, Any] | None], titles: dict[str
             ax.set_xticks([])
             ax.set_yticks([])
             continue
+        entries = family_entries(summary)
         colour = VERDICT_COLOURS.get(summary["verdict"], "black")
-        ax.set_title(f"{textwrap.fill(titles[name], 26)}\n{summary['verdict']}", fontsize=9, loc="left", color=colour)
-        points = [("key", summary["headline"], "o")]
-        if isinstance(summary.get("control"), dict):
-            points.append((summary["control"].get("label", "control"), summary["control"], "s"))
+        verdicts = " / ".join(f"{e['family'][:5]}: {e['verdict']}" if len(entries) > 1 else e["verdict"]
+                              for e in entries)
+        ax.set_title(f"{textwrap.fill(titles[name], 26)}\n{verdicts}", fontsize=8, loc="left", color=colour)
+        points: list[tuple[str, dict[str, Any], str, str]] = []
+        for e in entries:
+            prefix = f"{e['family'][:5]}\n" if len(entries) > 1 else ""
+            main = VERDICT_COLOURS.get(e["verdict"], "black")
+            points.append((f"{prefix}key" if len(entries) > 1 or "control" in e else "", e["headline"], "o", main))
+            if isinstance(e.get("control"), dict):
+                points.append((prefix + e["control"].get("label", "control"), e["control"], "s", "dimgrey"))
         shown = []
-        for x, (_, point, marker) in enumerate(points):
+        for x, (_, point, marker, point_colour) in enumerate(points):
             value, low, high = (_float(point.get(k)) for k in ("value", "ci_low", "ci_high"))
             err = [[max(value - low, 0.0)], [max(high - value, 0.0)]] if math.isfinite(low + high + value) else None
-            ax.errorbar([x], [value], yerr=err, fmt=marker, color=colour if x == 0 else "dimgrey", capsize=4, ms=6)
+            ax.errorbar([x], [value], yerr=err, fmt=marker, color=point_colour, capsize=4, ms=6)
             ax.annotate(value_ci(point), (x, value), xytext=(7, 0), textcoords="offset points", fontsize=8, va="center")
             shown += [v for v in (value, low, high) if math.isfinite(v)]
         threshold = summary["headline"].get("threshold")
@@ -103,7 +129,7 @@ def verdict_figure(summaries: dict[str, dict[str, Any] | None], titles: dict[str
             shown.append(float(threshold))
         if shown and min(shown) >= 0 and max(shown) <= 1:   # a rate: show its whole range, not a zoom on the CI
             ax.set_ylim(-0.05, 1.05)
-        ax.set_xticks(range(len(points)), [p[0] for p in points] if len(points) > 1 else [""])
+        ax.set_xticks(range(len(points)), [p[0] for p in points], fontsize=7)
         ax.set_xlim(-0.4, len(points) - 0.6 + 1.2)
         ax.set_xlabel(textwrap.fill(summary["headline"]["name"], 30), fontsize=7.5)
     path.parent.mkdir(parents=True, exist_ok=True)
