@@ -254,3 +254,18 @@ def test_depth_and_relearning_figures_draw() -> None:
     relearn = pd.DataFrame({"method": ["base", "ga"], "domain": "news", "heldout_before": [0.9, 0.1],
                             "heldout_after": [0.9, 0.6]})
     assert len(plot_relearning(relearn).axes[0].patches) == 4
+
+
+def test_summary_carries_the_positive_control_and_a_not_testable_verdict(tmp_path: Any) -> None:
+    from unpact.book.pages import read_summary, rules_markdown
+    from unpact.report import write_summary
+
+    head = {"name": "key - control", "value": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n": 12}
+    extra = {"positive_control": {"value": 1.5, "ci_low": 1.2, "ci_high": math.nan, "n_questions": 12},
+             "key_minus_control_logprob": {"value": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n_questions": 12},
+             "finding": "must not overwrite"}
+    path = write_summary(tmp_path, "Recovery", NOT_TESTABLE, head, extra=extra)
+    summary = read_summary(path)
+    assert summary["verdict"] == NOT_TESTABLE and summary["finding"] == "Recovery"
+    assert summary["positive_control"]["ci_high"] is None and summary["key_minus_control_logprob"]["n_questions"] == 12
+    assert "Operating point" in rules_markdown()
