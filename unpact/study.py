@@ -53,6 +53,7 @@ from unpact.emphasis import EMPHASIS_STYLES, emphasize
 from unpact.errors import UsageError, check_choice
 from unpact.evaluate import evaluate_items
 from unpact.findings.assemble import contribution_frame, outcome_frame, recovery_frame
+from unpact.findings.frames import pool
 from unpact.findings.recovery import TOKEN_SOURCES
 from unpact.findings.tokens import control_tokens
 from unpact.io import atomic_write_bytes
@@ -582,11 +583,3 @@ def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:
         parts.append(frame.assign(arch=s.label, family=s.family, seed=s.config.seed,
                                   item_id=tag + frame["item_id"].astype(str)))
     return pd.concat(parts, ignore_index=True)
-
-
-def pool(frame: pd.DataFrame, over: Sequence[str] = ("method", "domain")) -> pd.DataFrame:
-    """Pool a findings frame over ``over`` (labelled ``all``), keeping each (method, domain, item) a distinct item."""
-    key = frame["item_id"].astype(str)
-    for col in over:
-        key = frame[col].astype(str) + "/" + key
-    return frame.assign(item_id=key, **{col: "all" for col in over})

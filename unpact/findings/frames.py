@@ -72,3 +72,10 @@ def per_group(
         rows.append({**dict(zip(by, keys)), **summarise(group)})
     return pd.DataFrame(rows)
 
+
+def pool(frame: pd.DataFrame, over: Sequence[str] = ("method", "domain")) -> pd.DataFrame:
+    """Pool a findings frame over ``over`` (labelled ``all``), keeping each (method, domain, item) a distinct item."""
+    key = frame["item_id"].astype(str)
+    for col in over:
+        key = frame[col].astype(str) + "/" + key
+    return frame.assign(item_id=key, **{col: "all" for col in over})
