@@ -49,12 +49,20 @@ class FindingResult:
                               models=models)
 
 
-def by_family(frame: pd.DataFrame, compute: Callable[[pd.DataFrame], FindingResult]
+def by_family(frames: pd.DataFrame | Sequence[pd.DataFrame], compute: Callable[..., FindingResult]
               ) -> dict[str, tuple[FindingResult, list[str]]]:
-    """``compute`` on each model family's rows: ``{family: (result, the models it pools)}``."""
-    families = frame["family"] if "family" in frame else pd.Series("organism", index=frame.index)
-    return {str(family): (compute(part), sorted(map(str, part["arch"].unique())) if "arch" in part else [])
-            for family, part in frame.groupby(families, sort=True)}
+    """``compute(*parts)`` on each model family's rows of ``frames`` (one frame or several, each with the
+    ``family`` column of ``unpact.study.collect``; without it, all rows are the organism's):
+    ``{family: (result, the models it pools)}``, families in sorted order."""
+    frames = [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+    first = frames[0]
+    families = sorted(map(str, first["family"].unique())) if "family" in first else ["organism"]
+    results = {}
+    for family in families:
+        parts = [f[f["family"] == family] if "family" in f else f for f in frames]
+        models = sorted(map(str, parts[0]["arch"].unique())) if "arch" in parts[0] else []
+        results[family] = (compute(*parts), models)
+    return results
 
 
 def _ci(estimate: dict[str, Any], digits: int = 2) -> str:
@@ -113,3 +121,14 @@ def indiscriminate_result(outcomes: pd.DataFrame, judged: pd.DataFrame, contribu
     detail = (f"held-out general answers destroyed {_ci(dict(destroyed))} (contains judge); retain words "
               f"{_ci(dict(retain_change), 3)} nats" + (f"; {v.reason}" if v.reason else ""))
     return FindingResult(v, estimates, head, detail)
+
+
+def family_table(results: dict[str, tuple[FindingResult, list[str]]]) -> pd.DataFrame:
+    """One row per model family: models, verdict, headline value with its 95% CI, questions, reason."""
+    rows = []
+    for family, (res, models) in results.items():
+        h = res.headline
+        rows.append({"family": family, "models": ", ".join(models), "verdict": res.verdict.label,
+                     "headline": h["name"], "value [95% CI]": fmt_ci(h["value"], h["ci_low"], h["ci_high"]),
+                     "questions": res.verdict.n_questions, "reason": res.verdict.reason or ""})
+    return pd.DataFrame(rows)
