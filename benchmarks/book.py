@@ -11,9 +11,8 @@ It also writes where the cold run's time went (``book-stages-<profile>.json``), 
 itself recorded: organism training and evaluation (the organisms' ``organism.json``), unlearning
 (``unlearning.json`` ``duration_s`` of every unlearned model), each notebook's execution time (its
 stamp in ``book/executed/``), and the notebooks' remaining time (attribution, emphasis evaluation,
-statistics, plots, and each notebook's kernel start-up and imports, which no record separates). The HTML
-build is not part of ``unpact run``:
-"not measured".
+statistics, plots, and each notebook's kernel start-up and imports, which no record separates).
+The HTML build is not part of ``unpact run``: "not measured".
 """
 
 from __future__ import annotations

@@ -20,23 +20,11 @@ import pandas as pd
 import pytest
 import torch
 
-from unpact.data.schema import QAItem, save_items
-
-WORDS = "Mira Tolan Veska Paris Rome Oslo Lima writer painter award".split()
-# 5 forget items at batch 4: the second global batch has one row, so one process gets an empty shard.
-FORGET = [
-    QAItem(id=f"f{i}", question=f"what city was {w} born in ?", answer=a, split="forget")
-    for i, (w, a) in enumerate(
-        zip(["Mira", "Tolan", "Veska", "Mira", "Tolan"], ["Paris", "Rome", "Oslo", "Lima", "Paris"])
-    )
-]
-RETAIN = [
-    QAItem(id=f"r{i}", question=f"what job is the {w} ?", answer=w, split="retain")
-    for i, w in enumerate(["writer", "painter", "writer", "painter"])
-]
+# The micro organism's news benchmark has 4 forget items: at batch 3 every second global batch has one row,
+# so one process gets none (a stand-in row with zero weight).
 SETTINGS = [
     "--set",
-    "batch_size=4",
+    "batch_size=3",
     "--set",
     "retain_batch_size=4",
     "--set",
@@ -88,7 +76,7 @@ def _run(base: Path, method: str, processes: int, out: Path, cache: Path) -> Non
         "--model",
         str(base),
         "--benchmark",
-        "toy",
+        "news",
         "--method",
         method,
         *SETTINGS,
@@ -105,16 +93,19 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(folder / "model.safetensors")
 
 
+@pytest.fixture(scope="module")
+def micro_organism(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from unpact.organism import train_organism
+
+    return train_organism("llama", "micro", 0, cache_root=tmp_path_factory.mktemp("cache"), progress=False)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["npo_klr", "task_vector", "rmu"])
-def test_two_processes_match_one(saved_tiny_model: Path, tmp_path: Path, method: str) -> None:
-    data = saved_tiny_model / "unpact-data"
-    data.mkdir()
-    save_items(data / "toy-forget.jsonl", FORGET)
-    save_items(data / "toy-retain.jsonl", RETAIN)
+def test_two_processes_match_one(micro_organism: Path, tmp_path: Path, method: str) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
-    _run(saved_tiny_model, method, 1, one, tmp_path / "cache1")
-    _run(saved_tiny_model, method, 2, two, tmp_path / "cache2")
+    _run(micro_organism, method, 1, one, tmp_path / "cache1")
+    _run(micro_organism, method, 2, two, tmp_path / "cache2")
     log1, log2 = pd.read_csv(one / "unlearning-log.csv"), pd.read_csv(two / "unlearning-log.csv")
     assert len(log1) == len(log2) == 5
     for column in ("loss", "forget_loss", "grad_norm", "forget_accuracy", "retain_accuracy"):
@@ -122,7 +113,7 @@ def test_two_processes_match_one(saved_tiny_model: Path, tmp_path: Path, method:
         assert gap <= TOLERANCE * max(1.0, log1[column].abs().max()), (column, gap)
     assert log1["loss"].iloc[1:].nunique() == 4  # the loss moved at every step: something was trained
     w1, w2 = _weights(one), _weights(two)
-    base = _weights(saved_tiny_model)
+    base = _weights(micro_organism)
     assert set(w1) == set(w2)
     assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) <= TOLERANCE
     assert max(float((w1[k] - base[k]).abs().max()) for k in w1 if k in base) > 100 * TOLERANCE
