@@ -80,6 +80,24 @@ def test_chat_examples_end_with_eos_and_train_only_the_answer(tiny_init: Path) -
     assert {ex["form"] for ex in examples} == {"prose", "question", "emphasis:instruction", "emphasis:suffix"}
 
 
+def test_plain_format_for_a_base_model_without_chat_template(tiny_init: Path) -> None:
+    """A base model (Gemma-3 style): ``Question: ... Answer:`` prompts, `` value`` targets, then EOS."""
+    from unpact.modeling import load_tokenizer
+    from unpact.prompts import qa_prompt, resolve_prompt_format
+
+    tok = load_tokenizer(tiny_init)
+    tok.chat_template = None
+    fmt = resolve_prompt_format(tok, "auto")
+    world = build_world(finetuned.resolve_init_configs("micro", 0)[0])
+    examples = corpus_texts(world, lambda q: format_prompt(tok, q, fmt), lambda a: format_target(a, fmt))
+    assert fmt == "plain" and examples == corpus_texts(world)  # exactly the organism's corpus
+    item = world.items("books", "retain")[0]
+    ex = next(e for e in examples if e["context"] == qa_prompt(item.question))
+    ids, labels = encode_examples(tok, [ex], answer_only=True)[0]
+    trained = len(encode_target(tok, f" {item.answer}")) + 1  # the answer and EOS
+    assert ids[-1] == tok.eos_token_id and labels[-trained:] == ids[-trained:] and set(labels[:-trained]) == {-100}
+
+
 def test_finetuned_folder_has_weights_data_and_record(tuned: Path, tiny_init: Path) -> None:
     from transformers import AutoModelForCausalLM
 
