@@ -84,9 +84,11 @@ def test_status_table_shows_conditions_control_and_independent_questions(tmp_pat
     }
     (folder / "summary.json").write_text(json.dumps(summary))
     row = next(line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line)
-    assert "✓ met: key recovery CI low > 0 (0.35); ✗ not met: key > control (McNemar p < 0.05) (0.81)" in row
+    assert "| (a) ✓ · (b) ✗ |" in row  # compact in the table, spelled out in the findings list below it
     assert row.endswith("| 72 questions (1,440 pairs) |")
-    assert "control (random non-key tokens) = 0.41 [0.0015, 0.44]" in findings_markdown(tmp_path, "p")
+    found = findings_markdown(tmp_path, "p")
+    assert "control (random non-key tokens) = 0.41 [0.0015, 0.44]" in found
+    assert "✓ met: key recovery CI low > 0 (0.35); ✗ not met: key > control (McNemar p < 0.05) (0.81)" in found
     figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
     width, _ = _png_size(figure)
     assert width == round(PAGE_WIDTH_IN * PAGE_DPI) and PAGE_WIDTH_IN <= 7.5 and 100 <= PAGE_DPI <= 150  # page fit

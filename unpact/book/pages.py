@@ -48,7 +48,7 @@ from unpact.book.profiles import builtin_profiles
 from unpact.book.provenance import benchmark_status
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
 from unpact.book.verdict import (
-    conditions_text,
+    conditions_marks,
     family_entries,
     family_label,
     found_sentence,
@@ -149,7 +149,7 @@ def status_markdown(root: Path, profile_name: str) -> str:
             cells = [link, _cell(family_label(e)), f"**{e['verdict']}**",
                      f"{_cell(e['headline']['name'])}: {value_ci(e['headline'])}"]
             if with_conditions:
-                cells.append(_cell(conditions_text(e) or "not recorded"))
+                cells.append(_cell(conditions_marks(e) or "not recorded"))
             lines.append("| " + " | ".join([*cells, sample_size(e)]) + " |")
     source = (f"Profile `{profile_name}`, from `results/{profile_name}/*/summary.json`; two significant figures; "
               "n = independent questions (pairs) where recorded, else the headline's count.")

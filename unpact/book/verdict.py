@@ -47,6 +47,13 @@ def conditions_text(summary: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def conditions_marks(summary: dict[str, Any]) -> str:
+    """The rule's conditions as compact marks, ``(a) ✓ · (b) ✗`` (the status table; the findings list
+    below it and the method chapter spell them out)."""
+    return " · ".join(f"({'abcdefgh'[i]}) {'✓' if c.get('met') else '✗'}"
+                      for i, c in enumerate(summary.get("conditions") or []))
+
+
 def family_entries(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The verdict of each model family in a summary: the top level first, then ``by_family`` (each with
     ``family``, default ``organism``, and the ``finding``/``rule`` of the top level)."""
@@ -78,6 +85,8 @@ def found_sentence(summary: dict[str, Any]) -> str:
     if isinstance(control, dict):
         text += f"; control ({control.get('name', 'control')}) = {value_ci(control)}"
     text += "."
+    if summary.get("conditions"):
+        text += f" Conditions: {conditions_text(summary)}."
     if summary.get("detail"):
         text += f" {str(summary['detail']).rstrip('.')}."
     return text

@@ -79,7 +79,7 @@ def keyword_focus_result(contributions: pd.DataFrame, beta: float, n_boot: int) 
                  "mde": kept["mde"]}
     estimates = {"key_contribution_falls": dict(key_q), "most_keytokens_disrupted": disrupted}
     v = preregistered_verdict("keyword_focus", estimates, n_questions=int(key_q["n_questions"]))
-    head = {"name": f"Share of base KeyTokens disrupted (after < {beta} x before), forget questions",
+    head = {"name": f"KeyTokens disrupted (after < {beta} x before)",
             "value": disrupted["value"], "ci_low": disrupted["ci_low"], "ci_high": disrupted["ci_high"],
             "n": int(key_q["n_questions"]), "direction": "higher = focus more disrupted"}
     detail = f"KeyToken contribution change by question {_ci(dict(key_q), 3)} nats"
@@ -92,7 +92,7 @@ def recovery_result(trajectories: pd.DataFrame, runs: Sequence[str], style: str,
     at_op = recovery_estimates(trajectories, points, runs, "op_step", n_boot=n_boot)
     kc, pc, er = at_op["key_beats_control"], at_op["positive_control"], at_op["emphasis_recovers"]
     v = preregistered_verdict("recovery", at_op, n_questions=int(kc["n_questions"]), positive_control=pc)
-    head = {"name": f"Gold log-prob, key minus control emphasis ({style}), operating point",
+    head = {"name": f"Gold log-prob, key - control emphasis ({style})",
             "value": kc["value"], "ci_low": kc["ci_low"], "ci_high": kc["ci_high"], "n": int(kc["n_questions"]),
             "direction": "higher = key emphasis brings the answer closer (nats per token)"}
     control = {"name": "oracle hint minus plain (positive control)", "value": pc["value"], "ci_low": pc["ci_low"],
@@ -116,7 +116,7 @@ def indiscriminate_result(outcomes: pd.DataFrame, judged: pd.DataFrame, contribu
     v = preregistered_verdict("indiscriminate", estimates,
                               n_questions=min(int(destroyed["n_clusters"]), int(retain_change["n_clusters"])))
     pooled = destructive_rates(pool(outcomes)).iloc[0]
-    head = headline("Destructive rate on retain + general items (all methods)", pooled,
+    head = headline("Destructive rate, retain + general", pooled,
                     direction="higher = more utility lost")
     detail = (f"held-out general answers destroyed {_ci(dict(destroyed))} (contains judge); retain words "
               f"{_ci(dict(retain_change), 3)} nats" + (f"; {v.reason}" if v.reason else ""))
