@@ -123,7 +123,8 @@ def _probe(html_dir: Path, page: str, tmp_path: Path, width: int = 1280, screens
     """Load a probed copy of ``page`` (same folder, so relative links resolve) in a frame ``width`` px wide;
     return the probe record and Chromium's log, and save a screenshot of the first screen if asked."""
     original = html_dir / page
-    probed = original.with_name(f"_probe_{original.name}")
+    # one copy per worker and width: pytest-xdist workers probe the same built book side by side
+    probed = original.with_name(f"_probe_{os.getpid()}_{width}_{original.name}")
     probed.write_text(original.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
     frame = tmp_path / f"frame-{width}.html"
     frame.write_text(FRAME.format(src=probed.as_uri(), width=width, height=HEIGHT), encoding="utf-8")
@@ -132,7 +133,7 @@ def _probe(html_dir: Path, page: str, tmp_path: Path, width: int = 1280, screens
         proc = _chromium(["--enable-logging=stderr", "--v=0", *shot, "--dump-dom", frame.as_uri()], tmp_path / "chrome-profile",
                          max(width, 500))
     finally:
-        probed.unlink()
+        probed.unlink(missing_ok=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = re.search(r'data-probe="([^"]*)"', proc.stdout)
     assert found, f"{page}: the page never finished loading"
