@@ -128,7 +128,8 @@ def verdict_figure(summaries: dict[str, dict[str, Any] | None], titles: dict[str
             value, low, high = (_float(point.get(k)) for k in ("value", "ci_low", "ci_high"))
             err = [[max(value - low, 0.0)], [max(high - value, 0.0)]] if math.isfinite(low + high + value) else None
             ax.errorbar([x], [value], yerr=err, fmt=marker, color=point_colour, capsize=4, ms=6)
-            ax.annotate(value_ci(point), (x, value), xytext=(7, 0), textcoords="offset points", fontsize=8, va="center")
+            ax.annotate(value_ci(point), (x, value), xytext=(7, 7 - 14 * (x % 2)),  # neighbours' labels alternate
+                        textcoords="offset points", fontsize=8, va="center")
             shown += [v for v in (value, low, high) if math.isfinite(v)]
         threshold = summary["headline"].get("threshold")
         if isinstance(threshold, (int, float)):
