@@ -9,7 +9,6 @@ import pytest
 
 from unpact.errors import UsageError
 from unpact.findings import (
-    FINDING_VERDICTS,
     combine_styles,
     contribution_change,
     contribution_frame,
@@ -20,10 +19,10 @@ from unpact.findings import (
     is_function_word,
     key_vs_control,
     outcome_frame,
+    preregistered_verdict,
     recovery_frame,
     recovery_rates,
     seed_spread,
-    verdict,
 )
 from unpact.stats import mcnemar_from_counts, wilson_interval
 
@@ -218,31 +217,9 @@ def test_function_words() -> None:
     assert not is_function_word("▁Paris") and not is_function_word("radium")
 
 
-@pytest.mark.parametrize(
-    "finding,numbers,label",
-    [
-        ("keyword_focus", dict(key_change_ci_high=-0.1, disruption_ci_low=0.6), "reproduced"),
-        ("keyword_focus", dict(key_change_ci_high=-0.1, disruption_ci_low=0.3), "partly"),
-        ("keyword_focus", dict(key_change_ci_high=0.2, disruption_ci_low=float("nan")), "not reproduced"),
-        ("recovery", dict(key_recovery_ci_low=0.1, key_rate=0.4, control_rate=0.1, p_value=0.01), "reproduced"),
-        ("recovery", dict(key_recovery_ci_low=0.1, key_rate=0.4, control_rate=0.35, p_value=0.6), "partly"),
-        ("recovery", dict(key_recovery_ci_low=0.0, key_rate=0.0, control_rate=0.0, p_value=1.0), "not reproduced"),
-        ("indiscriminate", dict(destructive_ci_low=0.2, non_key_drop_ci_low=0.1, retain_drop_ci_low=0.05),
-         "reproduced"),
-        ("indiscriminate", dict(destructive_ci_low=0.2, non_key_drop_ci_low=0.1, retain_drop_ci_low=-0.05), "partly"),
-        ("indiscriminate", dict(destructive_ci_low=0.0, non_key_drop_ci_low=-0.1, retain_drop_ci_low=0.05),
-         "not reproduced"),
-    ],
-)
-def test_verdicts(finding: str, numbers: dict[str, float], label: str) -> None:
-    result = verdict(finding, **numbers)
-    assert result.label == label
-    assert result.rule == FINDING_VERDICTS[finding][0]
-
-
 def test_verdict_unknown_finding() -> None:
     with pytest.raises(UsageError, match="indiscriminate, keyword_focus, recovery"):
-        verdict("finding4")
+        preregistered_verdict("finding4", {}, n_questions=10)
 
 
 def _eval(ids: list[str], splits: list[str], correct: list[bool], prob: list[float] | None = None) -> pd.DataFrame:

@@ -9,7 +9,7 @@
 - ``keyword_quality``, ``setting_summary``: KeyTokens against gold keywords, and the headline numbers
   of one analysis setting (the robustness sweep).
 - ``accuracy_table``, ``target_misses``: what unlearning did to accuracy, and the forget targets.
-- ``verdict`` / ``FINDING_VERDICTS``: reproduced / partly / not reproduced, by stated rules.
+- ``preregistered_verdict`` / ``PREREGISTERED``: reproduced / partly / not reproduced / not testable.
 - ``outcome_frame``, ``recovery_frame``, ``contribution_frame``: build the inputs above from
   ``evaluate_items`` and ``unit_changes`` outputs.
 Each module's docstring gives its input schema and formulas.
@@ -35,13 +35,14 @@ from unpact.findings.robustness import keyword_quality, setting_summary
 from unpact.findings.seeds import seed_spread
 from unpact.findings.tokens import FUNCTION_WORDS, control_tokens, core_word, is_function_word
 from unpact.findings.unlearning import accuracy_table, target_misses
-from unpact.findings.verdicts import FINDING_VERDICTS, VERDICTS, Verdict, verdict
+from unpact.findings.verdicts import PREREGISTERED, VERDICTS, preregistered_verdict
 
 __all__ = [
-    "CONTRIBUTION_COLUMNS", "DESTRUCTIVE_COLUMNS", "FINDING_VERDICTS", "FUNCTION_WORDS", "RECOVERY_COLUMNS",
-    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "Verdict", "combine_styles",
+    "CONTRIBUTION_COLUMNS", "DESTRUCTIVE_COLUMNS", "PREREGISTERED", "FUNCTION_WORDS", "RECOVERY_COLUMNS",
+    "RECOVERY_GROUPS", "TOKEN_SOURCES", "UTILITY_SPLITS", "VERDICTS", "combine_styles",
     "contribution_change", "contribution_frame", "control_tokens", "core_word", "destructive_rates", "eligible_items",
     "focus_disruption", "indiscriminateness",
-    "is_function_word", "key_vs_control", "outcome_frame", "recovery_frame", "recovery_rates", "seed_spread", "verdict",
+    "is_function_word", "key_vs_control", "outcome_frame", "recovery_frame", "recovery_rates", "seed_spread",
+    "preregistered_verdict",
     "accuracy_table", "keyword_quality", "setting_summary", "target_misses",
 ]
