@@ -40,6 +40,7 @@ class FindingResult:
     detail: str = ""
     control: dict[str, Any] | None = None
     n_pairs: int | None = None
+    table: pd.DataFrame | None = None  # the per-measure table the estimates come from, for display
 
     def entry(self, family: str, models: Sequence[str]) -> dict[str, Any]:
         """This result as one family's entry of ``summary.json`` (``unpact.report.family_summary``)."""
@@ -83,7 +84,7 @@ def keyword_focus_result(contributions: pd.DataFrame, beta: float, n_boot: int) 
             "value": disrupted["value"], "ci_low": disrupted["ci_low"], "ci_high": disrupted["ci_high"],
             "n": int(key_q["n_questions"]), "direction": "higher = focus more disrupted"}
     detail = f"KeyToken contribution change by question {_ci(dict(key_q), 3)} nats"
-    return FindingResult(v, estimates, head, detail + (f"; {v.reason}" if v.reason else ""))
+    return FindingResult(v, estimates, head, detail + (f"; {v.reason}" if v.reason else ""), table=fates)
 
 
 def recovery_result(trajectories: pd.DataFrame, runs: Sequence[str], style: str, n_boot: int) -> FindingResult:
