@@ -22,8 +22,13 @@ from unpact.errors import UsageError
 
 def test_candidates_are_valid_items_with_keywords_and_statements() -> None:
     candidates = candidate_facts()
-    assert len(candidates["retain"]) == 3 * 118  # three relations of every element
-    assert len(candidates["forget"]) > 250 and len(candidates["general"]) > 100
+    relations = {f.item.relation for f in candidates["retain"]}
+    assert relations == {"symbol", "element_of_symbol", "atomic_number", "language"}
+    assert sum(f.item.domain == "chemistry" for f in candidates["retain"]) == 3 * 118  # three relations an element
+    assert sum(f.item.domain == "languages" for f in candidates["retain"]) > 100
+    assert len(candidates["forget"]) > 250 and len(candidates["general"]) > 150
+    yen = next(f for f in candidates["general"] if f.item.entity == "Japan")
+    assert (yen.item.question, yen.item.answer) == ("What is the currency of Japan?", "Japanese Yen")
     for split, facts in candidates.items():
         assert len({f.item.id for f in facts}) == len(facts), split
         for f in facts:
@@ -34,8 +39,10 @@ def test_candidates_are_valid_items_with_keywords_and_statements() -> None:
     assert (gold.item.question, gold.item.answer) == ("What is the chemical symbol for gold?", "Au")
     paris = next(f for f in candidates["forget"] if f.item.entity == "France")
     assert paris.item.answer == "Paris"
-    # forget and retain answers do not share a value pool
-    assert not {f.item.answer for f in candidates["forget"]} & {f.item.answer for f in candidates["retain"]}
+    # forget answers share no value with retain or general answers
+    forget_answers = {f.item.answer for f in candidates["forget"]}
+    assert not forget_answers & {f.item.answer for f in candidates["retain"]}
+    assert not forget_answers & {f.item.answer for f in candidates["general"]}
 
 
 def test_retain_halves_are_disjoint_and_stable() -> None:
@@ -44,10 +51,12 @@ def test_retain_halves_are_disjoint_and_stable() -> None:
     evaluated, trained = split_retain(items, seed=0)
     assert {it.id for it in evaluated}.isdisjoint({it.id for it in trained})
     assert len(evaluated) + len(trained) == len(items)
-    assert 0.35 < len(evaluated) / len(items) < 0.65
+    assert 0.52 < len(evaluated) / len(items) < 0.68  # about 60 % evaluated, 40 % trained on
     assert {it.split for it in trained} == {"retain_train"}
     assert [it.id for it in split_retain(items, seed=0)[0]] == [it.id for it in evaluated]
     assert [it.id for it in split_retain(items, seed=1)[0]] != [it.id for it in evaluated]
+    with pytest.raises(UsageError, match="between 0 and 1"):
+        split_retain(items, train_share=1.0)
 
 
 def test_a_model_that_knows_nothing_cannot_have_a_facts_benchmark(tmp_path: Path) -> None:

@@ -7,18 +7,25 @@ split        questions (candidates)                            source package   
 ============ ================================================ =========================== ===============
 forget       geography: the capital of a country, the capital  ``countryinfo`` (1.x),      MIT, BSD-3
              of a US state                                     ``us`` (4.x)
-retain       chemistry: the symbol of an element, the element  ``periodictable`` (2.x)     public domain
-             of a symbol, the atomic number of an element
-general      languages: the official language of a country     ``countryinfo`` +           MIT / LGPL-2.1
-             (countries with exactly one listed language)      ``pycountry`` (names)
+retain       chemistry: the symbol of an element, the element  ``periodictable`` (2.x),    public domain,
+             of a symbol, the atomic number of an element;     ``countryinfo`` +           MIT / LGPL-2.1
+             languages: the official language of a country     ``pycountry`` (names)
+             (countries with exactly one listed language)
+general      currencies: the currency of a country (countries  ``countryinfo`` +           MIT / BSD-3
+             with exactly one listed currency)                 ``babel`` (English names)
 ============ ================================================ =========================== ===============
 
 Why this assignment: the forget domain needs the most facts the small pretrained models know
-(SmolLM2-135M knows about 90 world and 20 US-state capitals of ~290 candidates, but only ~60 element
-symbols, ~18 elements of a symbol and ~17 atomic numbers), and forget and retain must not share
-entities or answers (cities vs chemical symbols/elements). The general questions do share their
-*entities* with the forget questions (countries): each general item records
-``meta["shares_forget_entity"]``, so that overlap can be read as its own factor.
+(SmolLM2-135M knows about 90 world and 20 US-state capitals of ~290 candidates), and the retain
+domain needs enough known facts for two disjoint halves of which the evaluated one holds at least
+100 items: SmolLM2 knows ~95 of 354 chemistry candidates (~60 element symbols, ~18 elements of a
+symbol, ~17 atomic numbers) and ~110 of 157 official languages, so retain takes both topics. The
+currency of a country (~40 of ~230 known) is the general set. Forget and retain share no
+*answers* (cities vs chemical symbols, elements, numbers and languages), nor does general. Language
+and currency questions do share their *entity* with a forget question (a country) where that
+country's capital is known: each retain and general item records ``meta["shares_forget_entity"]``,
+so that overlap (knowledge entangled with the forgotten fact, as in MUSE's retain set) can be read
+as its own factor.
 
 Every item carries gold ``keywords`` (the entity word(s) and the relation word, verbatim in the
 question). **Eligibility** (the paper's): a candidate is kept only where the *base* model answers it
@@ -27,9 +34,9 @@ the numbers of candidates and kept items per split are written to ``facts-eligib
 each kept item records the base model's own answer in ``meta["base_answer"]`` (the response that
 attribution explains, in the model's own phrasing).
 
-The eligible retain items are split in two disjoint halves by a seeded hash: ``retain`` (evaluated)
-and ``retain_train`` (the only retain items a method's retain term trains on), so retain accuracy
-is always measured out of sample. Unlearning trains on the **forget corpus**
+The eligible retain items are split in two disjoint parts by a seeded hash: ``retain`` (evaluated,
+about 60 %) and ``retain_train`` (about 40 %: the only retain items a method's retain term trains
+on), so retain accuracy is always measured out of sample. Unlearning trains on the **forget corpus**
 (``unpact-data/corpora/facts-forget.jsonl``: plain statements of the eligible forget facts, several phrasings
 each, one ``{"text": ...}`` row per statement), never on the evaluated questions, as MUSE and WMDP
 do. The files live in ``<model dir>/unpact-data/`` beside the organism's benchmarks, so unlearned
@@ -66,11 +73,12 @@ UNLEARNING_SETTINGS: dict[str, Any] = {
             "facts in about 20 steps with held-out retain at 0.86-0.93, where 1e-5 forgot only 18% in 60 "
             "steps; 30 steps, checked every 5, cover the trajectory from base to forgotten for a depth curve."),
 }
-FACTS_VERSION = 2  # part of the recorded configuration: files built by another version are rebuilt
+RETAIN_TRAIN_SHARE = 0.4  # share of the eligible retain items that the retain term trains on (the rest is evaluated)
+FACTS_VERSION = 3  # part of the recorded configuration: files built by another version are rebuilt
 SOURCES = {
     "forget": "countryinfo (MIT) and us (BSD-3)",
-    "retain": "periodictable (public domain)",
-    "general": "countryinfo (MIT) + pycountry language names (LGPL-2.1)",
+    "retain": "periodictable (public domain); countryinfo (MIT) + pycountry language names (LGPL-2.1)",
+    "general": "countryinfo (MIT) + babel currency names (BSD-3)",
 }
 
 
@@ -168,7 +176,7 @@ def us_state_facts() -> list[Fact]:
     ) for st in states.STATES]
 
 
-def language_facts() -> list[Fact]:
+def language_facts(split: str = "retain") -> list[Fact]:
     """The official language of every country of ``countryinfo`` that lists exactly one (named by ``pycountry``)."""
     import pycountry
 
@@ -184,25 +192,53 @@ def language_facts() -> list[Fact]:
         code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
         facts.append(Fact(
             QAItem(id=f"lang-{code}", question=f"What is the official language of {country}?", answer=name,
-                   keywords=[country, "language"], domain="languages", split="general", entity=country,
+                   keywords=[country, "language"], domain="languages", split=split, entity=country,
                    relation="language"),
             (f"The official language of {country} is {name}.",),
         ))
     return _unambiguous(facts)
 
 
+def currency_facts() -> list[Fact]:
+    """The currency of every country of ``countryinfo`` that lists exactly one, by its English name in ``babel``."""
+    from babel import Locale
+
+    names = Locale("en").currencies
+    facts = []
+    for row in _countries():
+        country, codes = str(row["name"]), row.get("currencies") or []
+        if len(codes) != 1 or not names.get(codes[0]):
+            continue
+        name = str(names[codes[0]])
+        code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
+        facts.append(Fact(
+            QAItem(id=f"cur-{code}", question=f"What is the currency of {country}?", answer=name,
+                   keywords=[country, "currency"], domain="currencies", split="general", entity=country,
+                   relation="currency"),
+            (f"The currency of {country} is the {name}.",),
+        ))
+    return _unambiguous(facts)
+
+
 def candidate_facts() -> dict[str, list[Fact]]:
-    """All candidates by split (``forget``, ``retain`` (both retain halves), ``general``), before eligibility."""
-    return {"forget": geography_facts(), "retain": chemistry_facts(), "general": language_facts()}
+    """All candidates by split (``forget``, ``retain`` (both retain parts), ``general``), before eligibility."""
+    return {"forget": geography_facts(), "retain": chemistry_facts() + language_facts(), "general": currency_facts()}
 
 
-def split_retain(items: Iterable[QAItem], seed: int = 0) -> tuple[list[QAItem], list[QAItem]]:
-    """Disjoint halves (evaluated, trained-on) of ``items`` by a seeded SHA-256 of each id (stable across runs)."""
+def split_retain(items: Iterable[QAItem], seed: int = 0,
+                 train_share: float = RETAIN_TRAIN_SHARE) -> tuple[list[QAItem], list[QAItem]]:
+    """Disjoint parts (evaluated, trained-on) of ``items`` by a seeded SHA-256 of each id (stable across runs).
+
+    An item goes to the trained-on part when the first two bytes of its digest, read as a number in
+    [0, 1), fall below ``train_share``.
+    """
+    if not 0.0 < train_share < 1.0:
+        raise UsageError(f"train_share must lie strictly between 0 and 1, got {train_share}")
     evaluated: list[QAItem] = []
     trained: list[QAItem] = []
     for it in items:
         digest = hashlib.sha256(f"{seed}/{it.id}".encode()).digest()
-        (evaluated if digest[0] % 2 == 0 else trained).append(it)
+        (trained if int.from_bytes(digest[:2], "big") / 65536 < train_share else evaluated).append(it)
     return evaluated, [replace(it, split="retain_train") for it in trained]
 
 
@@ -276,8 +312,9 @@ def build_facts(
         counts[split] = {"candidates": len(items), "kept": len(good), "dropped": len(items) - len(good)}
         statements.update({f.item.id: f.statements for f in facts})
     forget_entities = {it.entity for it in kept["forget"]}
-    kept["general"] = [replace(it, meta={**it.meta, "shares_forget_entity": it.entity in forget_entities})
-                       for it in kept["general"]]
+    for split in ("retain", "general"):
+        kept[split] = [replace(it, meta={**it.meta, "shares_forget_entity": it.entity in forget_entities})
+                       for it in kept[split]]
     retain, retain_train = split_retain(kept.pop("retain"), seed)
     kept["retain"], kept["retain_train"] = retain, retain_train
     counts["retain"]["kept_evaluated"], counts["retain"]["kept_train"] = len(retain), len(retain_train)
