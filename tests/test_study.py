@@ -137,5 +137,29 @@ def test_trajectory_probes_and_relearning_on_the_micro_organism(micro_study: Stu
     ops = operating_points(depth_curves(frame))
     assert len(ops) == 1 and ops["last_step"].iloc[0] == 3
     relearn = micro_study.relearning()
-    assert list(relearn["method"]) == ["base", "ga"]
+    at_point = micro_study.operating_dir("ga", "news")
+    assert list(relearn["point"]) == ["base", "end of budget"] + (["operating point"] if at_point else [])
+    assert list(relearn["method"])[:2] == ["base", "ga"]
     assert relearn["n_heldout"].iloc[0] == n // 2
+    if at_point is not None:  # the rerun to op_step ends where the trajectory was at op_step
+        op = int(ops["op_step"].iloc[0])
+        assert read_record(at_point)["steps"] == op
+        then = frame[(frame["step"] == op) & (frame["condition"] == "plain")]["correct"].mean()
+        rerun = micro_study.evaluation(at_point, "news")
+        assert then == pytest.approx(rerun[rerun["split"] == "forget"]["correct"].mean())
+
+
+def test_linear_probe_and_planted_runs_on_the_micro_organism(micro_study: Study) -> None:
+    from unpact.findings.planted import planted_estimate
+
+    probe = micro_study.linear_probe()
+    layers = probe["layer"].nunique()
+    assert layers == 1 + 2  # embeddings + the micro organism's 2 blocks
+    assert len(probe) == layers * probe[["method", "point"]].drop_duplicates().shape[0]
+    assert probe["greedy"].between(0, 1).all() and (probe["n_train"] == 4).all()
+    planted = micro_study.planted_trajectories("ga")
+    assert set(planted["condition"]) == {"plain", "other_form", "utility"}
+    assert sorted(planted["step"].unique()) == [0, 2, 3]
+    plain = planted[(planted["step"] == 0) & (planted["condition"] == "plain")]
+    assert list(plain["item_id"]) == [it.id for it in micro_study.forget_items("news")]
+    assert planted_estimate(planted, n_boot=50)["status"] == "not testable"  # 4 forget questions < 10

@@ -41,7 +41,7 @@ import torch
 
 from unpact.cache import cached_artifact
 from unpact.data.benchmarks import DATA_FOLDER
-from unpact.data.schema import save_items
+from unpact.data.schema import QAItem, save_items
 from unpact.data.synthetic import DOMAINS, SPLITS, World, WorldConfig, build_world
 from unpact.emphasis import (
     EMPHASIS_STYLES,
@@ -487,3 +487,16 @@ def organism_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"{str(folder)!r} is not an unpact organism (no {RECORD_FILE})")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def phrasing_items(folder: str | os.PathLike[str], domain: str, split: str, phrasing: int) -> list[QAItem]:
+    """The items of ``domain``/``split`` of the organism in ``folder`` asked in question phrasing ``phrasing``
+    (0 = the canonical question of its QA sets; the others are the corpus paraphrases), rebuilt from the
+    world configuration in its record; same ids, answers and keywords."""
+    stored = organism_record(folder)["world"]
+    world = build_world(WorldConfig(**{**stored, "trained_styles": tuple(stored["trained_styles"])}))
+    if not 0 <= phrasing < world.config.question_phrasings:
+        raise UsageError(f"phrasing must be in [0, {world.config.question_phrasings - 1}] for this organism, "
+                         f"got {phrasing}")
+    facts = [f for f in world.facts if f.domain == domain and f.split == split]
+    return [dataclasses.replace(it, question=f.questions[phrasing]) for it, f in zip(world.items(domain, split), facts)]

@@ -377,25 +377,63 @@ def plot_depth_effects(effects: pd.DataFrame, x: str = "forget_accuracy") -> Fig
     return fig
 
 
+def _checkpoint_labels(frame: pd.DataFrame) -> pd.Series:
+    """``method`` alone, or ``method (op)`` / ``method (end)`` when the frame has a ``point`` column."""
+    if "point" not in frame.columns:
+        return frame["method"].astype(str)
+    short = {"operating point": " (op)", "end of budget": " (end)"}
+    return frame["method"].astype(str) + frame["point"].map(short).fillna("")
+
+
 def plot_relearning(relearn: pd.DataFrame) -> Figure:
     """Relearning probe: accuracy on the held-out half of the forget set before and after a few steps
-    on the other half, per method (``base`` = the model before unlearning), one panel per benchmark.
+    on the other half, per method (``base`` = the model before unlearning; with a ``point`` column, each
+    method at its operating point ``(op)`` and at the end of its budget ``(end)``), one panel per benchmark.
     Higher *after* on an unlearned model = the knowledge was hidden, not erased."""
     _require(relearn, "relearning", ("method", "domain", "heldout_before", "heldout_after"))
     domains = list(dict.fromkeys(relearn["domain"]))
     fig, axes = _grid(1, len(domains))
     for j, domain in enumerate(domains):
         ax = axes[0, j]
-        part = relearn[relearn["domain"] == domain].groupby("method", sort=False).mean(numeric_only=True)
-        order = method_order(part.index)
+        rows = relearn[relearn["domain"] == domain]
+        part = rows.assign(label=_checkpoint_labels(rows)).groupby("label", sort=False).mean(numeric_only=True)
+        methods = rows.assign(label=_checkpoint_labels(rows)).groupby("label", sort=False)["method"].first()
+        order = sorted(part.index, key=lambda lab: (method_order(list(methods)).index(methods[lab]), lab))
         x = np.arange(len(order))
         ax.bar(x - 0.2, part.loc[order, "heldout_before"], 0.4, color="#bdbdbd", label="before relearning")
-        ax.bar(x + 0.2, part.loc[order, "heldout_after"], 0.4, color=[method_color(m) for m in order],
+        ax.bar(x + 0.2, part.loc[order, "heldout_after"], 0.4, color=[method_color(methods[o]) for o in order],
                label="after relearning")
         ax.set_xticks(x, order, rotation=45, fontsize=8)
         ax.set_title(f"{domain}: held-out forget accuracy", fontsize=9)
     axes[0, 0].set_ylabel("accuracy (higher after = knowledge came back)")
     axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def plot_linear_probe(probe: pd.DataFrame) -> Figure:
+    """Linear probe (``unpact.unlearn.linear_probe``): accuracy of the retain-fitted ridge probe on the forget
+    items against the layer, one line per model (``base`` black; methods solid at the operating point,
+    dotted at the end of the budget; the legend gives each model's greedy forget accuracy), chance dashed
+    grey; one panel per benchmark. Probe far above chance with greedy near 0 = hidden, not erased."""
+    _require(probe, "linear probe", ("method", "domain", "point", "layer", "accuracy", "chance", "greedy"))
+    domains = list(dict.fromkeys(probe["domain"]))
+    fig, axes = _grid(1, len(domains))
+    for j, domain in enumerate(domains):
+        ax = axes[0, j]
+        part = probe[probe["domain"] == domain]
+        for (method, point), run in part.groupby(["method", "point"], sort=False):
+            run = run.groupby("layer").mean(numeric_only=True).reset_index()
+            color = "black" if method == "base" else method_color(str(method))
+            style = ":" if point == "end of budget" else "-"
+            label = f"{method}{' (end)' if point == 'end of budget' else ''}: greedy {run['greedy'].iloc[0]:.2f}"
+            ax.plot(run["layer"], run["accuracy"], style, marker="o", ms=3, color=color, label=label)
+        chance = part.groupby("layer")["chance"].mean()
+        ax.plot(chance.index, chance.to_numpy(), "--", color="#9e9e9e", label="chance")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("layer (0 = embeddings)")
+        ax.set_title(f"{domain}: probe accuracy on forget items", fontsize=9)
+        ax.legend(fontsize=6)
+    axes[0, 0].set_ylabel("probe accuracy (fitted on retain items)")
     return fig
 
 

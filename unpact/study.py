@@ -447,16 +447,49 @@ class Study:
                  for m, d in tqdm(self.grid(), desc="trajectories", leave=False)]
         return pd.concat(parts, ignore_index=True)
 
+    def operating_dir(self, method: str, domain: str) -> Path | None:
+        """The model of ``method`` on ``domain`` at its operating point (``unpact.findings.depth.operating_points``
+        on its trajectory), or ``None`` when the run has none. The trajectory keeps only its last weights, so
+        the run is repeated for ``op_step`` steps: same data, parameters and seed, no stop rule. The loop's
+        learning rate is constant and its batch streams are seeded independently of the budget, so the first
+        ``op_step`` steps are those of the trajectory (``tests/test_linear_probe.py`` checks the weights)."""
+        from unpact.findings.depth import depth_curves, operating_points
+        from unpact.unlearn import unlearn_to_dir
+        from unpact.unlearn.artifact import PROBES_FILE
+        from unpact.unlearn.params import Budget
+
+        cfg = self.config
+        probes = pd.read_csv(self.trajectory_dir(method, domain) / PROBES_FILE, dtype={"item_id": str})
+        step = int(operating_points(depth_curves(probes.assign(method=method, domain=domain)))["op_step"].iloc[0])
+        if step < 1:
+            return None
+        files: dict[str, Any] = {}
+        if cfg.data_dir:
+            files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
+        return unlearn_to_dir(self.base_dir, domain, method, params=cfg.method_params.get(method),
+                              budget=Budget(steps=step), seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
+                              device=cfg.device, bf16=cfg.dtype == "bfloat16", **files)
+
+    def _checkpoints(self) -> list[tuple[str, str, str, Path]]:
+        """``(method, domain, point, folder)``: the base model (``method = "base"``, ``point = "base"``), and per
+        run its end-of-budget model and its operating-point model when it has one."""
+        out = [("base", d, "base", self.base_dir) for d in self.config.domains]
+        for method, domain in self.grid():
+            out.append((method, domain, "end of budget", self.unlearned_dir(method, domain)))
+            at_point = self.operating_dir(method, domain)
+            if at_point is not None:
+                out.append((method, domain, "operating point", at_point))
+        return out
+
     def relearning(self) -> pd.DataFrame:
         """``unpact.unlearn.probes.relearn_probe`` (``relearn_steps`` steps on half the forget items, accuracy on
-        the other half) on the base model (``method = "base"``) and on every unlearned model."""
+        the other half) on the base model and on every unlearned model at the end of its budget and at its
+        operating point (``point``; ``_checkpoints``)."""
         from unpact.unlearn.probes import relearn_probe
 
         fmt = getattr(self.config, "prompt_format", "auto")
         rows = []
-        for method, domain in [("base", d) for d in self.config.domains] + self.grid():
-            folder = self.base_dir if method == "base" else self.unlearned_dir(method, domain)
-
+        for method, domain, point, folder in self._checkpoints():
             def run(folder: Path = folder, domain: str = domain) -> dict[str, Any]:
                 model, tok = self.load(folder)
                 return relearn_probe(model, tok, self.forget_items(domain), steps=self.config.relearn_steps,
@@ -464,8 +497,77 @@ class Study:
 
             key = self._table_key(folder, domain, steps=self.config.relearn_steps, seed=self.config.seed,
                                   judge=self.config.judge, format=fmt)
-            rows.append({"method": method, "domain": domain, **self.cache.result("relearning", key, run, table=True)})
+            rows.append({"method": method, "domain": domain, "point": point,
+                         **self.cache.result("relearning", key, run, table=True)})
         return pd.DataFrame(rows)
+
+    def linear_probe(self) -> pd.DataFrame:
+        """``unpact.unlearn.linear_probe.probe_accuracy`` (a ridge probe fitted on the retain items' hidden
+        states, tested on the forget items, per layer) on every model of ``_checkpoints``, with the greedy
+        forget accuracy of the same model (``greedy``) for "hidden" vs "erased"."""
+        from unpact.unlearn.linear_probe import probe_accuracy
+
+        fmt = getattr(self.config, "prompt_format", "auto")
+        parts = []
+        for method, domain, point, folder in self._checkpoints():
+            retain = [it for it in self.items(domain) if it.split == "retain"]
+
+            def run(folder: Path = folder, domain: str = domain, retain: list[QAItem] = retain) -> pd.DataFrame:
+                model, tok = self.load(folder)
+                return probe_accuracy(model, tok, retain, self.forget_items(domain), prompt_format=fmt)
+
+            key = self._table_key(folder, domain, format=fmt)
+            greedy = self.evaluation(folder, domain)
+            forget_ids = {it.id for it in self.forget_items(domain)}
+            parts.append(self.cache.result("linear_probe", key, run, table=True).assign(
+                method=method, domain=domain, point=point,
+                greedy=float(greedy[greedy["id"].isin(forget_ids)]["correct"].mean())))
+        return pd.concat(parts, ignore_index=True)
+
+    def planted_trajectories(self, method: str) -> pd.DataFrame:
+        """The planted positive control's runs (``unpact.findings.planted``): ``method`` unlearns each domain's
+        forget facts through question phrasing ``UNLEARNED_PHRASING`` only (same retain set, budget, stop rule
+        and seed as ``trajectory_dir``), probed under ``plain`` (that phrasing) and ``other_form`` (the canonical
+        question). Probe rows with ``method`` and ``domain``; empty when the base model is not an organism
+        (no record of its phrasings) or has a single phrasing."""
+        from unpact.data.schema import save_items
+        from unpact.findings.planted import REFERENCE, TREATMENT, UNLEARNED_PHRASING
+        from unpact.organism import RECORD_FILE, organism_record, phrasing_items
+        from unpact.unlearn import unlearn_to_dir
+        from unpact.unlearn.artifact import PROBES_FILE
+        from unpact.unlearn.params import Budget
+        from unpact.unlearn.probes import ForgetProbe
+
+        cfg = self.config
+        if (cfg.data_dir or not (self.base_dir / RECORD_FILE).is_file()
+                or organism_record(self.base_dir)["world"]["question_phrasings"] <= UNLEARNED_PHRASING):
+            return pd.DataFrame(columns=["step", "item_id", "condition", "gold_lp", "first_rank", "correct",
+                                         "method", "domain"])
+        fmt = getattr(cfg, "prompt_format", "auto")
+        parts = []
+        for domain in cfg.domains:
+            canonical = self.forget_items(domain)
+            reworded = {it.id: it for it in phrasing_items(self.base_dir, domain, "forget", UNLEARNED_PHRASING)}
+            forget = [replace(it, question=reworded[it.id].question) for it in canonical]
+            data = {"base": self.cache.model_key(self.base_dir), "items": [it.to_dict() for it in forget]}
+            def write(tmp: Path, forget: list[QAItem] = forget) -> None:
+                save_items(tmp / "forget.jsonl", forget)
+
+            folder = cached_artifact("planted", domain, data, write, root=cfg.cache_root)
+            utility = [it for it in self.items(domain) if it.split == "general"]
+            questions = {REFERENCE: [it.question for it in forget], TREATMENT: [it.question for it in canonical]}
+            probe = ForgetProbe(forget, questions, utility, prompt_format=fmt, judge=cfg.judge)
+            key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
+                               "judge": cfg.judge}, length=32)
+            run = unlearn_to_dir(self.base_dir, domain, method,
+                                 params={**dict(cfg.method_params.get(method) or {}), "eval_every": cfg.probe_every},
+                                 budget=Budget(steps=cfg.steps) if cfg.steps is not None else None,
+                                 stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
+                                 device=cfg.device, bf16=cfg.dtype == "bfloat16", probe=probe, probe_key=key,
+                                 forget_file=folder / "forget.jsonl",
+                                 retain_file=benchmark_file(self.base_dir, domain, "retain"))
+            parts.append(pd.read_csv(run / PROBES_FILE, dtype={"item_id": str}).assign(method=method, domain=domain))
+        return pd.concat(parts, ignore_index=True)
 
     def judged_outcomes(self) -> pd.DataFrame:
         """``unpact.findings.utility.judged_outcome_frame`` for the whole grid: outcomes under the exact,
