@@ -390,3 +390,46 @@ def test_status_table_has_a_row_per_model_family(tmp_path: Path) -> None:
     assert "on the pretrained models (smollm2-135m): key - control log-prob = 0.10 [-0.20, 0.40]" in found
     figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
     assert figure.is_file()
+
+
+def test_glossary_words_are_collected_from_csv_headers_and_shown_tables(tmp_path: Path) -> None:
+    from unpact.book.glossary import glossary_terms, is_defined, undefined_words
+
+    terms = glossary_terms(REPO / "book" / "glossary.md")
+    assert {"KeyToken", "top1_rate", "prob_change", "gold_lp", "first_rank", "key_minus_control", "operating point",
+            "destructive rate", "family", "prompt_format", "contains", "rouge_l_recall"} <= terms
+    assert is_defined("prob_change_ci_low", terms) and not is_defined("prob_change_lo", terms)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "glossary.md").write_text("# G\n\n```{glossary}\nrate\n  A share.\n\nci_low\n  Low.\n```\n")
+    (tmp_path / "results" / "p" / "nb").mkdir(parents=True)
+    (tmp_path / "results" / "p" / "nb" / "t.csv").write_text("rate,rate_ci_low,mystery\n0.5,0.4,1\n")
+    (tmp_path / "book" / "executed").mkdir()
+    html = ("<table><thead><tr><th>rate</th><th>odd_word [95% CI]</th><th>3</th></tr></thead>"
+            "<tbody><tr><th>x</th></tr></tbody></table>")  # body cells are values, not words to define
+    (tmp_path / "book" / "executed" / "nb.ipynb").write_text(json.dumps(
+        {"cells": [{"cell_type": "code", "outputs": [{"data": {"text/html": [html]}}]}]}))
+    assert undefined_words(tmp_path, "p") == ["CI (book/executed/nb.ipynb)", "mystery (results/p/nb/t.csv)",
+                                             "odd_word (book/executed/nb.ipynb)"]
+
+
+def _table_rows(page: Path) -> list[int]:
+    """Body rows of every HTML table an executed notebook shows."""
+    rows = []
+    for cell in json.loads(page.read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            html = "".join(output.get("data", {}).get("text/html", []))
+            rows += [body.count("<tr") for body in re.findall(r"<tbody>.*?</tbody>", html, re.S)]
+    return rows
+
+
+@pytest.mark.book
+def test_every_table_word_is_in_the_glossary_and_no_table_is_long(book: Path) -> None:
+    """Every column of every results CSV and every word of a shown table's header is defined in
+    book/glossary.md; no notebook shows a table of more than 25 rows (long ones are summarised, unpact.tables)."""
+    from unpact.book.glossary import undefined_words
+    from unpact.tables import MAX_ROWS
+
+    assert undefined_words(book, "micro") == []
+    long = {page.name: [n for n in _table_rows(page) if n > MAX_ROWS]
+            for page in (book / "book" / "executed").glob("*.ipynb")}
+    assert not any(long.values()), long

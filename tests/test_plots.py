@@ -6,13 +6,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 from unpact.errors import UsageError
 from unpact.plots import (
+    MAX_COLUMNS,
     METHOD_COLORS,
+    PAGE_DPI,
+    PAGE_WIDTH_IN,
+    figure_png,
     method_color,
+    method_marker,
     method_order,
     plot_contribution_change,
     plot_dilemma,
@@ -129,7 +135,7 @@ def test_sweep_one_panel_per_knob_with_two_ci_series() -> None:
                 row.update({col: r["rate"], f"{col}_ci_low": r["ci_low"], f"{col}_ci_high": r["ci_high"]})
             rows.append(row)
     fig = plot_sweep(pd.DataFrame(rows))
-    assert [ax.get_xlabel() for ax in fig.axes] == ["top_k", "judge"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["top_k (KeyTokens per question)", "correctness judge"]
     assert _n_points(fig) == 2 * 2  # disruption and recovery series in each panel
     with pytest.raises(UsageError, match="missing column"):
         plot_sweep(pd.DataFrame(rows).drop(columns="keyword_precision"))
@@ -144,3 +150,88 @@ def test_training_curves_one_line_per_method_and_panel() -> None:
         assert len(ax.lines) == len(METHODS)
         assert [len(line.get_xdata()) for line in ax.lines] == [3] * len(METHODS)  # only evaluated steps (0, 5, 10)
     assert fig.axes[0].lines[0].get_color() == method_color(METHODS[0])
+
+
+ALL_METHODS = list(METHOD_COLORS)[1:]  # the ten methods of the book
+ALL_DOMAINS = ["news", "books", "hazard"]
+
+
+def _ci(value: float) -> dict[str, float]:
+    return {"ci_low": value - 0.1, "ci_high": value + 0.1}
+
+
+def _book_figures() -> dict[str, Figure]:
+    """Every figure function on a frame the size of the full book's (ten methods, three benchmarks, every style)."""
+    rng = np.random.default_rng(4)
+    rates = pd.DataFrame([_rate_rows(rng, method=m, domain=d, style=s, source=src) for m in ALL_METHODS
+                          for d in ALL_DOMAINS for s in ("instruction", "suffix", "mark", "repeat", "any")
+                          for src in ("base_key", "control")])
+    one = rates[(rates["style"] == "instruction") & (rates["source"] == "base_key")]
+    change = pd.DataFrame([dict(method=m, split=s, unit_class=c, mean_change=-0.3, **_ci(-0.3))
+                           for m in ALL_METHODS for s in ("forget", "retain", "general") for c in ("key", "non_key")])
+    sweep = pd.DataFrame([{"knob": k, "value": v, "control_recovery": 0.1, "keyword_precision": 0.5,
+                           **{f"{c}{suffix}": 0.5 + d for c in ("disruption", "recovery")
+                              for suffix, d in (("", 0.0), ("_ci_low", -0.1), ("_ci_high", 0.1))}}
+                          for k, values in (("top_k", [1, 2, 3, 5]), ("alpha", [0.25, 0.5, 0.75]),
+                                            ("attribution", ["loo", "ig", "attention"]),
+                                            ("judge", ["exact", "contains", "rouge_l_recall"]), ("stop_at", [0.2]))
+                          for v in values])
+    curves = pd.DataFrame([{"method": m, "domain": d, "step": s, "forget_accuracy": 1 - s / 10,
+                            "retain_accuracy": 0.9} for m in ALL_METHODS for d in ALL_DOMAINS for s in range(0, 11, 5)])
+    effects = pd.DataFrame([{"effect": e, "method": m, "domain": d, "step": s, "forget_accuracy": 1 - s / 10,
+                             "value": 0.1, **_ci(0.1)} for e in ("key - control", "hint - plain")
+                            for m in ALL_METHODS for d in ALL_DOMAINS for s in range(0, 11, 5)])
+    relearn = pd.DataFrame([{"method": m, "domain": d, "heldout_before": 0.1, "heldout_after": 0.6}
+                            for m in ["base", *ALL_METHODS] for d in ALL_DOMAINS])
+    from unpact.plots import plot_depth_effects, plot_relearning, plot_tradeoff
+
+    return {
+        "rate_by_method": plot_rate_by_method(one, "recovery rate", "more recovered"),
+        "key_vs_control": plot_key_vs_control(rates),
+        "contribution_change": plot_contribution_change(change),
+        "tradeoff": plot_tradeoff(one, one, "x rate (share)", "y rate (share)", "t"),
+        "dilemma": plot_dilemma(one, one),
+        "sweep": plot_sweep(sweep),
+        "training_curves": plot_training_curves(curves),
+        "depth_effects": plot_depth_effects(effects),
+        "depth_effects_by_step": plot_depth_effects(effects, x="step"),
+        "relearning": plot_relearning(relearn),
+    }
+
+
+def _labelled(ax: Axes, axis: str) -> bool:
+    """The axis has a label, its own or that of an axes it is shared with (a shared axis is labelled once)."""
+    label = getattr(ax, f"get_{axis}label")
+    shared = ax.get_shared_x_axes() if axis == "x" else ax.get_shared_y_axes()
+    return bool(label().strip()) or any(getattr(o, f"get_{axis}label")().strip() for o in shared.get_siblings(ax))
+
+
+@pytest.mark.parametrize("name", list(_book_figures()))
+def test_every_figure_fits_the_page_with_labelled_axes(name: str) -> None:
+    """Designed for the book's column: at most 7.5 in at 100-150 dpi (<= 1125 px), panels at most three
+    across, every panel's x and y axes labelled; legible without the page narrowing it."""
+    fig = _book_figures()[name]
+    assert PAGE_WIDTH_IN <= 7.5 and 100 <= PAGE_DPI <= 150
+    assert fig.get_size_inches()[0] <= PAGE_WIDTH_IN, "designed wider than the page"
+    png = figure_png(fig)
+    width = int.from_bytes(png[16:20], "big")
+    assert width <= 1.02 * PAGE_WIDTH_IN * PAGE_DPI and width <= 1125, width  # + the 0.04 in margin
+    columns = {ax.get_subplotspec().colspan.start for ax in fig.axes if ax.get_subplotspec()}
+    assert len(columns) <= MAX_COLUMNS <= 3
+    unlabelled = [(ax.get_title(), axis) for ax in fig.axes for axis in "xy" if not _labelled(ax, axis)]
+    assert not unlabelled, unlabelled
+    assert fig.get_suptitle() or all(ax.get_title() for ax in fig.axes)
+
+
+def test_method_families_have_distinct_markers() -> None:
+    assert method_marker("ga") == method_marker("ga_gdr") == method_marker("ga_klr") == "o"
+    assert method_marker("npo_klr") == method_marker("npo") == "s"
+    assert len({method_marker(m) for m in ("base", "ga", "npo", "rmu")}) == 4
+    assert method_marker("simnpo") == method_marker("my_method")  # every other method: one marker
+
+
+def test_more_benchmarks_than_page_columns_is_an_error() -> None:
+    curves = pd.DataFrame([{"method": "ga", "domain": d, "step": 0, "forget_accuracy": 1.0, "retain_accuracy": 1.0}
+                           for d in ("a", "b", "c", "d")])
+    with pytest.raises(UsageError, match="at most 3 fit the page"):
+        plot_training_curves(curves)

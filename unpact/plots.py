@@ -2,16 +2,22 @@
 
 Every function takes a tidy summary frame from ``unpact.findings`` and returns a matplotlib
 ``Figure`` (built without pyplot, so nothing is shown or kept open behind the caller's back:
-make it a notebook cell's last expression, or ``fig.savefig(path)``). Points carry their 95% CI as
+``show(fig)`` in a notebook, or ``fig.savefig(path)``). Points carry their 95% CI as
 error bars; titles say what a higher value means. Methods keep one colour in every figure:
 the GA family in blues, the NPO family in oranges, the other methods in distinct hues, the base
-model in grey; an unknown method gets a stable colour from a fallback palette.
+model in grey; an unknown method gets a stable colour from a fallback palette. Where the marker
+does not already encode another variable (token source, word class, benchmark), it encodes the
+method's family (``method_marker``), so families stay apart in greyscale too.
+
+Designed for the book's page: every figure is at most ``PAGE_WIDTH_IN`` wide (shown at
+``PAGE_DPI``), panels wrap into at most three columns, every panel's axes are labelled with their
+unit (directly, through a shared axis, or by the figure's common label).
 """
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -37,14 +43,28 @@ METHOD_COLORS: dict[str, str] = {
 }
 _FALLBACK = sns.color_palette("tab20", 20).as_hex()
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_FAMILY_MARKERS = {"base": "X", "ga": "o", "npo": "s"}
+_OTHER_MARKER = "D"
 _STYLE = "whitegrid"
 PAGE_WIDTH_IN = 7.5  # the book's content column: figures shown in the book are at most this wide
 PAGE_DPI = 110       # at 7.5 in: 825 px, shown at >= 80% of its size in the 1280 px layout
+MAX_COLUMNS = 3      # panels wrap into rows of at most this many
 
 
 def method_color(method: str) -> str:
     """The method's colour: ``METHOD_COLORS`` or a stable fallback (same name, same colour)."""
     return METHOD_COLORS.get(method, _FALLBACK[zlib.crc32(method.encode()) % len(_FALLBACK)])
+
+
+def method_family(method: str) -> str:
+    """``ga`` for GA and its regularised variants (``ga_gdr``, ``ga_klr``), ``npo``, ``base``; else ``other``."""
+    head = method.split("_")[0]
+    return head if head in _FAMILY_MARKERS else "other"
+
+
+def method_marker(method: str) -> str:
+    """The marker of the method's family: o GA family, s NPO family, X base model, D every other method."""
+    return _FAMILY_MARKERS.get(method_family(method), _OTHER_MARKER)
 
 
 def method_order(methods: Sequence[str]) -> list[str]:
@@ -79,10 +99,27 @@ def _facet_values(frame: pd.DataFrame, column: str | None) -> list[object]:
     return values
 
 
-def _grid(n_rows: int, n_cols: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width * n_cols, height * n_rows + 0.6), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False, sharey=True))
-    return fig, axes
+def _grid(n_rows: int, n_cols: int, height: float = 2.4, sharex: bool = False,
+          sharey: bool | Literal["row"] = True) -> tuple[Figure, np.ndarray]:
+    """A ``n_rows`` x ``n_cols`` grid of panels, the page's width, ``height`` inches per row plus room for titles."""
+    fig = Figure(figsize=(PAGE_WIDTH_IN, height * n_rows + 1.0), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False, sharex=sharex, sharey=sharey)
+
+
+def _wrapped(n_panels: int, height: float = 2.4, sharey: bool = True) -> tuple[Figure, list[Axes]]:
+    """``n_panels`` panels wrapped into rows of at most ``MAX_COLUMNS``; the unused cells of the last row removed."""
+    n_cols = min(n_panels, MAX_COLUMNS)
+    fig, grid = _grid(-(-n_panels // n_cols), n_cols, height, sharey=sharey)
+    axes = list(grid.ravel())
+    for ax in axes[n_panels:]:
+        ax.remove()
+    return fig, axes[:n_panels]
+
+
+def _first_column(ax: Axes) -> bool:
+    """Whether ``ax`` is in the grid's first column (where a row's shared y axis is labelled)."""
+    spec = ax.get_subplotspec()
+    return spec is None or spec.is_first_col()
 
 
 def _method_points(
@@ -93,19 +130,22 @@ def _method_points(
     low: str,
     high: str,
     offset: float = 0.0,
-    marker: str = "o",
+    marker: str | None = None,
     filled: bool = True,
 ) -> None:
-    """One point with CI error bar per row, x = method position (+ offset), coloured by method."""
+    """One point with CI error bar per row, x = method position (+ offset), coloured by method;
+    ``marker`` None = the method's family marker."""
     for _, row in rows.iterrows():
         colour = method_color(str(row["method"]))
         ax.errorbar(
             methods.index(row["method"]) + offset, row[value],
-            yerr=_errors(row.to_frame().T, value, low, high), fmt=marker, color=colour, ecolor=colour,
-            markerfacecolor=colour if filled else "white", markersize=7, capsize=3, linewidth=1.5,
+            yerr=_errors(row.to_frame().T, value, low, high), fmt=marker or method_marker(str(row["method"])),
+            color=colour, ecolor=colour, markerfacecolor=colour if filled else "white", markersize=6, capsize=2,
+            linewidth=1.2,
         )
-    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
+    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=7)
     ax.set_xlim(-0.6, len(methods) - 0.4)
+    ax.set_xlabel("unlearning method", fontsize=8)
 
 
 def plot_rate_by_method(
@@ -116,23 +156,25 @@ def plot_rate_by_method(
     facet: str | None = "domain",
     low: str = "ci_low",
     high: str = "ci_high",
+    unit: str = "share of items",
 ) -> Figure:
     """A rate (or mean) per method with its CI, one panel per ``facet`` value (e.g. domain).
 
     ``what`` names the quantity ("recovery rate"), ``higher_means`` says what a higher value
-    means ("more forgotten knowledge recovered"); both go in the title. One point per row.
+    means ("more forgotten knowledge recovered"); both go in the title. ``unit`` labels the y axis
+    ("share of KeyTokens"). One point per row, marker = the method's family.
     """
     _require(summary, "rate summary", ["method", value, low, high] + ([facet] if facet else []))
     methods = method_order(summary["method"].tolist())
     panels = _facet_values(summary, facet)
     with sns.axes_style(_STYLE):
-        fig, axes = _grid(1, len(panels))
-        for ax, panel in zip(axes[0], panels):
+        fig, axes = _wrapped(len(panels))
+        for ax, panel in zip(axes, panels):
             rows = summary if facet is None else summary[summary[facet] == panel]
             _method_points(ax, rows, methods, value, low, high)
-            ax.set_title(f"{facet} = {panel}" if facet else "")
-        axes[0, 0].set_ylabel(what)
-        fig.suptitle(f"{what.capitalize()} by method, 95% CI\n(higher = {higher_means})")
+            ax.set_title(f"{facet} = {panel}" if facet else "", fontsize=9)
+            ax.set_ylabel(unit if _first_column(ax) else "", fontsize=8)
+        fig.suptitle(f"{what[:1].upper()}{what[1:]} by method, 95% CI\n(higher = {higher_means})", fontsize=10)
     return fig
 
 
@@ -156,8 +198,9 @@ def plot_key_vs_control(
     methods = method_order(data["method"].tolist())
     rows_v, cols_v = _facet_values(data, facet_row), _facet_values(data, facet_col)
     width = 0.6 / max(1, len(sources))
+    _check_columns(cols_v, "recovery summary", f"{facet_col} values")
     with sns.axes_style(_STYLE):
-        fig, axes = _grid(len(rows_v), len(cols_v))
+        fig, axes = _grid(len(rows_v), len(cols_v), height=2.2, sharex=True)
         for i, rv in enumerate(rows_v):
             for j, cv in enumerate(cols_v):
                 ax = axes[i, j]
@@ -166,11 +209,13 @@ def plot_key_vs_control(
                     offset = (k - (len(sources) - 1) / 2) * width
                     _method_points(ax, panel[panel["source"] == source], methods, "rate", "ci_low", "ci_high",
                                    offset, _MARKERS[k % len(_MARKERS)], filled=k == 0)
-                ax.set_title(f"{facet_row} = {rv}, {facet_col} = {cv}", fontsize=9)
-            axes[i, 0].set_ylabel("recovery rate")
+                ax.set_title(f"{facet_row} {rv}, {facet_col} {cv}", fontsize=8)
+                if i < len(rows_v) - 1:
+                    ax.set_xlabel("")
+            axes[i, 0].set_ylabel("recovery rate\n(share of items)", fontsize=8)
         _marker_legend(fig, sources, "emphasised tokens")
         fig.suptitle("Recovery under emphasis, key vs control tokens, 95% CI\n"
-                     "(higher = more forgotten answers recovered)")
+                     "(higher = more forgotten answers recovered)", fontsize=10)
     return fig
 
 
@@ -178,7 +223,8 @@ def _marker_legend(fig: Figure, labels: Sequence[str], title: str) -> None:
     """Legend of the dodged series: marker k (filled for the first series, hollow after), in black."""
     handles = [Line2D([], [], marker=_MARKERS[k % len(_MARKERS)], linestyle="", color="black",
                       markerfacecolor="black" if k == 0 else "white", label=label) for k, label in enumerate(labels)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(labels), title=title)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(labels), title=title, fontsize=8,
+               title_fontsize=8)
 
 
 def plot_contribution_change(change: pd.DataFrame, facet: str = "split") -> Figure:
@@ -193,19 +239,20 @@ def plot_contribution_change(change: pd.DataFrame, facet: str = "split") -> Figu
     panels = _facet_values(change, facet)
     width = 0.6 / max(1, len(classes))
     with sns.axes_style(_STYLE):
-        fig, axes = _grid(1, len(panels))
-        for ax, panel in zip(axes[0], panels):
+        fig, axes = _wrapped(len(panels))
+        for ax, panel in zip(axes, panels):
             rows = change[change[facet] == panel]
             for k, cls in enumerate(classes):
                 offset = (k - (len(classes) - 1) / 2) * width
                 _method_points(ax, rows[rows["unit_class"] == cls], methods, "mean_change", "ci_low", "ci_high",
                                offset, _MARKERS[k % len(_MARKERS)], filled=k == 0)
             ax.axhline(0.0, color="black", linewidth=0.8)
-            ax.set_title(f"{facet} = {panel}")
-        axes[0, 0].set_ylabel("mean contribution change (nats)")
+            ax.set_title(f"{facet} = {panel}", fontsize=9)
+            ax.set_ylabel("mean contribution\nchange (nats)" if _first_column(ax) else "",
+                          fontsize=8)
         _marker_legend(fig, classes, "prompt tokens")
         fig.suptitle("Contribution change after unlearning, 95% CI\n"
-                     "(higher = more support for the gold answer; below 0 = support lost)")
+                     "(higher = more support for the gold answer; below 0 = support lost)", fontsize=10)
     return fig
 
 
@@ -238,7 +285,7 @@ def plot_tradeoff(
     yv = y_value if x_value != y_value else f"{y_value}_y"
     domains = list(dict.fromkeys(merged["domain"])) if "domain" in keys else [None]
     with sns.axes_style(_STYLE):
-        fig = Figure(figsize=(7.5, 6), layout="constrained")
+        fig = Figure(figsize=(PAGE_WIDTH_IN, 5.2), layout="constrained")
         ax = fig.subplots()
         for _, row in merged.iterrows():
             colour = method_color(str(row["method"]))
@@ -253,9 +300,9 @@ def plot_tradeoff(
                           for i, d in enumerate(domains) if d is not None]
         ax.legend(handles=method_handles + domain_handles, loc="center left", bbox_to_anchor=(1.01, 0.5),
                   title="method / domain", fontsize=8)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
-        ax.set_title(title)
+        ax.set_xlabel(x_label, fontsize=9)
+        ax.set_ylabel(y_label, fontsize=9)
+        ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -275,8 +322,8 @@ def plot_dilemma(
     """
     fig = plot_tradeoff(
         recovery, destructive,
-        x_label="recovery rate under emphasis (higher = knowledge still recoverable)",
-        y_label="destructive rate on retain/general (higher = more utility lost)",
+        x_label="recovery rate under emphasis, share of items (higher = knowledge still recoverable)",
+        y_label="destructive rate on retain/general, share of items\n(higher = more utility lost)",
         title="The unlearning dilemma, 95% CIs (lower-left is the goal)", on=on,
     )
     ax = fig.axes[0]
@@ -293,32 +340,43 @@ def plot_dilemma(
     return fig
 
 
-SWEEP_KNOBS = ("top_k", "alpha", "attribution", "judge", "stop_at", "organism")
+SWEEP_KNOBS = {  # knob: what its values are (the x-axis label)
+    "top_k": "top_k (KeyTokens per question)",
+    "alpha": "alpha (share of the largest contribution)",
+    "attribution": "attribution method",
+    "judge": "correctness judge",
+    "stop_at": "stop at forget accuracy",
+    "organism": "organism variant",
+}
+_SWEEP_SERIES = (("disruption", "KeyTokens disrupted (finding 1)", "tab:blue", "o"),
+                 ("recovery", "recovery, key emphasis (finding 2)", "tab:orange", "s"))
 
 
 def plot_sweep(sweep: pd.DataFrame) -> Figure:
     """One panel per swept knob (``unpact.findings.robustness.setting_summary`` rows with ``knob``,
-    ``value``): KeyTokens disrupted and key-emphasis recovery with 95% CIs, control recovery and
-    KeyToken precision against gold keywords, each against the knob's values."""
+    ``value``), wrapped into rows of three: KeyTokens disrupted and key-emphasis recovery with 95% CIs,
+    control recovery and KeyToken precision against gold keywords, each against the knob's values."""
     _require(sweep, "sweep", ("knob", "value", "disruption", "recovery", "control_recovery", "keyword_precision"))
     knobs = [k for k in SWEEP_KNOBS if k in set(sweep["knob"])]
     knobs += sorted(set(sweep["knob"]) - set(knobs))
-    fig = Figure(figsize=(4.5 * len(knobs), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(knobs), squeeze=False)
-    for ax, knob in zip(axes[0], knobs):
-        part = sweep[sweep["knob"] == knob]
-        x = list(range(len(part)))
-        for col, label, colour in (("disruption", "KeyTokens disrupted", "tab:blue"),
-                                   ("recovery", "recovery (key)", "tab:orange")):
-            ax.errorbar(x, part[col], yerr=_errors(part, col, f"{col}_ci_low", f"{col}_ci_high"),
-                        marker="o", capsize=3, label=label, color=colour)
-        ax.plot(x, part["control_recovery"], "x--", color="grey", label="recovery (control)")
-        ax.plot(x, part["keyword_precision"], "s:", color="tab:green", label="gold precision")
-        ax.set_xticks(x, [str(v) for v in part["value"]])
-        ax.set_xlabel(knob)
-        ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"sweep over {knob} (higher = see legend)")
-    axes[0, 0].legend(fontsize=7)
+    with sns.axes_style(_STYLE):
+        fig, axes = _wrapped(len(knobs), height=2.2)
+        for ax, knob in zip(axes, knobs):
+            part = sweep[sweep["knob"] == knob]
+            x = list(range(len(part)))
+            for col, label, colour, marker in _SWEEP_SERIES:
+                ax.errorbar(x, part[col], yerr=_errors(part, col, f"{col}_ci_low", f"{col}_ci_high"),
+                            marker=marker, capsize=2, label=label, color=colour)
+            ax.plot(x, part["control_recovery"], "x--", color="grey", label="recovery, control emphasis")
+            ax.plot(x, part["keyword_precision"], "^:", color="tab:green", label="KeyToken precision vs gold keywords")
+            ax.set_xticks(x, [str(v) for v in part["value"]], fontsize=7, rotation=30 if len(part) > 3 else 0)
+            ax.set_xlim(-0.5, len(part) - 0.5)
+            ax.set_xlabel(SWEEP_KNOBS.get(knob, knob), fontsize=8)
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_ylabel("share (0-1)" if _first_column(ax) else "", fontsize=8)
+        fig.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside lower center", ncols=2, fontsize=8)
+        fig.suptitle("Findings 1 and 2 under every swept choice, 95% CI\n"
+                     "(higher disruption or recovery = the finding holds more strongly)", fontsize=10)
     return fig
 
 
@@ -330,18 +388,37 @@ def plot_training_curves(curves: pd.DataFrame) -> Figure:
     evals = curves.dropna(subset=["forget_accuracy"])
     domains = list(dict.fromkeys(curves["domain"]))
     methods = list(dict.fromkeys(curves["method"]))
-    fig = Figure(figsize=(4.2 * len(domains), 6), layout="constrained")
-    axes = fig.subplots(2, len(domains), squeeze=False, sharey=True)
-    for j, domain in enumerate(domains):
-        for method in methods:
-            g = evals[(evals["domain"] == domain) & (evals["method"] == method)].groupby("step").mean(numeric_only=True)
-            axes[0, j].plot(g.index, g["forget_accuracy"], color=method_color(method), label=method)
-            axes[1, j].plot(g.index, g["retain_accuracy"], color=method_color(method), label=method)
-        axes[0, j].set_title(f"{domain}: forget accuracy (lower = forgotten)")
-        axes[1, j].set_title(f"{domain}: retain accuracy (higher = kept)")
-        axes[1, j].set_xlabel("optimizer step")
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    _check_columns(domains, "training curves", "benchmarks")
+    with sns.axes_style(_STYLE):
+        fig, axes = _grid(2, len(domains), height=2.2, sharex=True)
+        for j, domain in enumerate(domains):
+            for method in methods:
+                g = evals[(evals["domain"] == domain) & (evals["method"] == method)]
+                g = g.groupby("step").mean(numeric_only=True)
+                for i, col in enumerate(("forget_accuracy", "retain_accuracy")):
+                    axes[i, j].plot(g.index, g[col], color=method_color(method), marker=method_marker(method),
+                                    markersize=3, linewidth=1.2, label=method)
+            axes[0, j].set_title(domain, fontsize=9)
+            axes[1, j].set_xlabel("optimizer step", fontsize=8)
+        axes[0, 0].set_ylabel("forget accuracy, share\n(lower = forgotten)", fontsize=8)
+        axes[1, 0].set_ylabel("retain accuracy, share\n(higher = kept)", fontsize=8)
+        _method_legend(fig, methods)
+        fig.suptitle("Accuracy during unlearning (evaluated every few steps)", fontsize=10)
     return fig
+
+
+def _check_columns(values: Sequence[object], what: str, name: str) -> None:
+    """A UsageError when more ``values`` than ``MAX_COLUMNS`` would be panel columns side by side."""
+    if len(values) > MAX_COLUMNS:
+        raise UsageError(f"{what}: {len(values)} {name}, at most {MAX_COLUMNS} fit the page side by side; "
+                         f"filter it (present: {', '.join(map(str, values))})")
+
+
+def _method_legend(fig: Figure, methods: Sequence[str]) -> None:
+    """Legend of the methods (colour and family marker) below the panels."""
+    handles = [Line2D([], [], color=method_color(m), marker=method_marker(m), markersize=4, label=m)
+               for m in method_order(methods)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(5, len(handles)), fontsize=7)
 
 
 def plot_depth_effects(effects: pd.DataFrame, x: str = "forget_accuracy") -> Figure:
@@ -354,26 +431,30 @@ def plot_depth_effects(effects: pd.DataFrame, x: str = "forget_accuracy") -> Fig
     _require(effects, "depth effects", ("effect", "method", "domain", x, "value", "ci_low", "ci_high"))
     names = list(dict.fromkeys(effects["effect"]))
     domains = list(dict.fromkeys(effects["domain"]))
-    fig = Figure(figsize=(4.2 * len(domains), 3.0 * len(names) + 0.4), layout="constrained")
-    axes = fig.subplots(len(names), len(domains), squeeze=False, sharex=True)
-    for i, name in enumerate(names):
-        for j, domain in enumerate(domains):
-            ax = axes[i, j]
-            part = effects[(effects["effect"] == name) & (effects["domain"] == domain)]
-            for method in method_order(part["method"]):
-                g = part[part["method"] == method].groupby("step").mean(numeric_only=True).reset_index()
-                g = g.sort_values(x, ascending=x != "forget_accuracy", kind="stable")
-                ax.plot(g[x], g["value"], marker=".", color=method_color(method), label=method)
-                ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=method_color(method), alpha=0.15)
-            ax.axhline(0, color="black", linewidth=0.8)
-            ax.set_title(f"{domain}: {name}", fontsize=9)
-            ax.set_ylabel("nats per answer token")
-            if i == len(names) - 1:
-                ax.set_xlabel("forget accuracy at the checkpoint (deeper ->)" if x == "forget_accuracy"
-                              else "optimizer step")
-    if x == "forget_accuracy":
-        axes[0, 0].invert_xaxis()
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    _check_columns(domains, "depth effects", "benchmarks")
+    with sns.axes_style(_STYLE):
+        fig, axes = _grid(len(names), len(domains), height=2.2, sharex=True, sharey="row")
+        for i, name in enumerate(names):
+            for j, domain in enumerate(domains):
+                ax = axes[i, j]
+                part = effects[(effects["effect"] == name) & (effects["domain"] == domain)]
+                for method in method_order(part["method"]):
+                    g = part[part["method"] == method].groupby("step").mean(numeric_only=True).reset_index()
+                    g = g.sort_values(x, ascending=x != "forget_accuracy", kind="stable")
+                    ax.plot(g[x], g["value"], marker=method_marker(method), markersize=3, color=method_color(method),
+                            label=method)
+                    ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=method_color(method), alpha=0.15)
+                ax.axhline(0, color="black", linewidth=0.8)
+                ax.set_title(domain if i == 0 else "", fontsize=9)
+                ax.set_ylabel(f"{name}\n(nats per answer token)" if j == 0 else "", fontsize=8)
+                if i == len(names) - 1:
+                    ax.set_xlabel("forget accuracy at the\ncheckpoint (deeper ->)" if x == "forget_accuracy"
+                                  else "optimizer step", fontsize=8)
+        if x == "forget_accuracy":
+            axes[0, 0].invert_xaxis()
+        _method_legend(fig, list(effects["method"]))
+        fig.suptitle("Paired log-probability effects along unlearning, 95% CI bands\n"
+                     "(above 0 = the first prompt gives the gold answer more probability)", fontsize=10)
     return fig
 
 
@@ -392,21 +473,27 @@ def plot_relearning(relearn: pd.DataFrame) -> Figure:
     Higher *after* on an unlearned model = the knowledge was hidden, not erased."""
     _require(relearn, "relearning", ("method", "domain", "heldout_before", "heldout_after"))
     domains = list(dict.fromkeys(relearn["domain"]))
-    fig, axes = _grid(1, len(domains))
-    for j, domain in enumerate(domains):
-        ax = axes[0, j]
-        rows = relearn[relearn["domain"] == domain]
-        part = rows.assign(label=_checkpoint_labels(rows)).groupby("label", sort=False).mean(numeric_only=True)
-        methods = rows.assign(label=_checkpoint_labels(rows)).groupby("label", sort=False)["method"].first()
-        order = sorted(part.index, key=lambda lab: (method_order(list(methods)).index(methods[lab]), lab))
-        x = np.arange(len(order))
-        ax.bar(x - 0.2, part.loc[order, "heldout_before"], 0.4, color="#bdbdbd", label="before relearning")
-        ax.bar(x + 0.2, part.loc[order, "heldout_after"], 0.4, color=[method_color(methods[o]) for o in order],
-               label="after relearning")
-        ax.set_xticks(x, order, rotation=45, fontsize=8)
-        ax.set_title(f"{domain}: held-out forget accuracy", fontsize=9)
-    axes[0, 0].set_ylabel("accuracy (higher after = knowledge came back)")
-    axes[0, 0].legend(fontsize=7)
+    with sns.axes_style(_STYLE):
+        fig, axes = _wrapped(len(domains))
+        for ax, domain in zip(axes, domains):
+            rows = relearn[relearn["domain"] == domain]
+            labelled = rows.assign(label=_checkpoint_labels(rows))
+            part = labelled.groupby("label", sort=False).mean(numeric_only=True)
+            methods = labelled.groupby("label", sort=False)["method"].first()
+            ranks = method_order(list(dict.fromkeys(methods)))
+            order = sorted(part.index, key=lambda lab: (ranks.index(methods[lab]), lab))
+            x = np.arange(len(order))
+            ax.bar(x - 0.2, part.loc[order, "heldout_before"], 0.4, color="#bdbdbd", label="before relearning")
+            ax.bar(x + 0.2, part.loc[order, "heldout_after"], 0.4, color=[method_color(methods[o]) for o in order],
+                   label="after relearning (method colour)")
+            ax.set_xticks(x, order, rotation=45, ha="right", fontsize=7)
+            ax.set_xlabel("model ((op) operating point, (end) end of budget)", fontsize=8)
+            ax.set_title(domain, fontsize=9)
+            ax.set_ylabel("held-out forget accuracy\n(share of items)" if _first_column(ax) else "",
+                          fontsize=8)
+        fig.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside lower center", ncols=2, fontsize=8)
+        fig.suptitle("Relearning: a few steps on one half of the forget set\n"
+                     "(higher after = the knowledge came back: hidden, not erased)", fontsize=10)
     return fig
 
 
@@ -417,41 +504,50 @@ def plot_linear_probe(probe: pd.DataFrame) -> Figure:
     grey; one panel per benchmark. Probe far above chance with greedy near 0 = hidden, not erased."""
     _require(probe, "linear probe", ("method", "domain", "point", "layer", "accuracy", "chance", "greedy"))
     domains = list(dict.fromkeys(probe["domain"]))
-    fig, axes = _grid(1, len(domains))
-    for j, domain in enumerate(domains):
-        ax = axes[0, j]
-        part = probe[probe["domain"] == domain]
-        for (method, point), run in part.groupby(["method", "point"], sort=False):
-            run = run.groupby("layer").mean(numeric_only=True).reset_index()
-            color = "black" if method == "base" else method_color(str(method))
-            style = ":" if point == "end of budget" else "-"
-            label = f"{method}{' (end)' if point == 'end of budget' else ''}: greedy {run['greedy'].iloc[0]:.2f}"
-            ax.plot(run["layer"], run["accuracy"], style, marker="o", ms=3, color=color, label=label)
-        chance = part.groupby("layer")["chance"].mean()
-        ax.plot(chance.index, chance.to_numpy(), "--", color="#9e9e9e", label="chance")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("layer (0 = embeddings)")
-        ax.set_title(f"{domain}: probe accuracy on forget items", fontsize=9)
-        ax.legend(fontsize=6)
-    axes[0, 0].set_ylabel("probe accuracy (fitted on retain items)")
+    with sns.axes_style(_STYLE):
+        fig, axes = _wrapped(len(domains))
+        for ax, domain in zip(axes, domains):
+            part = probe[probe["domain"] == domain]
+            for (method, point), run in part.groupby(["method", "point"], sort=False):
+                run = run.groupby("layer").mean(numeric_only=True).reset_index()
+                color = "black" if method == "base" else method_color(str(method))
+                style = ":" if point == "end of budget" else "-"
+                label = f"{method}{' (end)' if point == 'end of budget' else ''}: greedy {run['greedy'].iloc[0]:.2f}"
+                ax.plot(run["layer"], run["accuracy"], style, marker=method_marker(str(method)), ms=3, color=color,
+                        label=label)
+            chance = part.groupby("layer")["chance"].mean()
+            ax.plot(chance.index, chance.to_numpy(), "--", color="#9e9e9e", label="chance")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel("layer (0 = embeddings)", fontsize=8)
+            ax.set_title(domain, fontsize=9)
+            ax.set_ylabel("probe accuracy on forget items\n(share; fitted on retain items)" if _first_column(ax)
+                          else "", fontsize=8)
+            ax.legend(fontsize=6)
+        fig.suptitle("Linear probe on hidden states: is the answer still readable?", fontsize=10)
     return fig
 
 
-def show(fig: Figure, dpi: int = PAGE_DPI) -> None:
-    """Display ``fig`` as a PNG in a notebook whatever the matplotlib backend (Agg included), then close it.
+def figure_png(fig: Figure, dpi: int = PAGE_DPI) -> bytes:
+    """``fig`` as PNG bytes the way the book shows it (``dpi``, tight bounding box).
 
     A figure wider than the book's column (``PAGE_WIDTH_IN``) is narrowed to it first (same height;
     the layout re-flows), so the book never shows it at less than half its natural width.
     """
     import io
 
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
     width, height = fig.get_size_inches()
     if width > PAGE_WIDTH_IN:
         fig.set_size_inches(PAGE_WIDTH_IN, height)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    display(Image(data=buffer.getvalue(), format="png"))
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.04)
+    return buffer.getvalue()
+
+
+def show(fig: Figure, dpi: int = PAGE_DPI) -> None:
+    """Display ``fig`` as a PNG (``figure_png``) in a notebook whatever the matplotlib backend (Agg included),
+    then close it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    display(Image(data=figure_png(fig, dpi), format="png"))
     plt.close(fig)  # releases pyplot-made figures; a no-op for the others
