@@ -181,9 +181,13 @@ def _book_figures() -> dict[str, Figure]:
     effects = pd.DataFrame([{"effect": e, "method": m, "domain": d, "step": s, "forget_accuracy": 1 - s / 10,
                              "value": 0.1, **_ci(0.1)} for e in ("key - control", "hint - plain")
                             for m in ALL_METHODS for d in ALL_DOMAINS for s in range(0, 11, 5)])
-    relearn = pd.DataFrame([{"method": m, "domain": d, "heldout_before": 0.1, "heldout_after": 0.6}
-                            for m in ["base", *ALL_METHODS] for d in ALL_DOMAINS])
-    from unpact.plots import plot_depth_effects, plot_relearning, plot_tradeoff
+    points = {"base": ["base"], **{m: ["operating point", "end of budget"] for m in ALL_METHODS}}
+    relearn = pd.DataFrame([{"method": m, "domain": d, "point": p, "heldout_before": 0.1, "heldout_after": 0.6}
+                            for m in ["base", *ALL_METHODS] for p in points[m] for d in ALL_DOMAINS])
+    probe = pd.DataFrame([{"method": m, "domain": d, "point": p, "layer": layer, "accuracy": 0.5, "chance": 0.1,
+                           "greedy": 0.0} for m in ["base", *ALL_METHODS] for p in points[m] for d in ALL_DOMAINS
+                          for layer in range(4)])
+    from unpact.plots import plot_depth_effects, plot_linear_probe, plot_relearning, plot_tradeoff
 
     return {
         "rate_by_method": plot_rate_by_method(one, "recovery rate", "more recovered"),
@@ -196,6 +200,7 @@ def _book_figures() -> dict[str, Figure]:
         "depth_effects": plot_depth_effects(effects),
         "depth_effects_by_step": plot_depth_effects(effects, x="step"),
         "relearning": plot_relearning(relearn),
+        "linear_probe": plot_linear_probe(probe),
     }
 
 

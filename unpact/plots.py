@@ -487,21 +487,22 @@ def plot_relearning(relearn: pd.DataFrame) -> Figure:
             ax.bar(x + 0.2, part.loc[order, "heldout_after"], 0.4, color=[method_color(methods[o]) for o in order],
                    label="after relearning (method colour)")
             ax.set_xticks(x, order, rotation=45, ha="right", fontsize=7)
-            ax.set_xlabel("model ((op) operating point, (end) end of budget)", fontsize=8)
+            ax.set_xlabel("model (base = before unlearning)", fontsize=8)
             ax.set_title(domain, fontsize=9)
             ax.set_ylabel("held-out forget accuracy\n(share of items)" if _first_column(ax) else "",
                           fontsize=8)
         fig.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside lower center", ncols=2, fontsize=8)
-        fig.suptitle("Relearning: a few steps on one half of the forget set\n"
-                     "(higher after = the knowledge came back: hidden, not erased)", fontsize=10)
+        fig.suptitle("Relearning: a few steps on one half of the forget set; (op) at the operating point,\n"
+                     "(end) at the end of budget (higher after = the knowledge came back: hidden, not erased)",
+                     fontsize=10)
     return fig
 
 
 def plot_linear_probe(probe: pd.DataFrame) -> Figure:
     """Linear probe (``unpact.unlearn.linear_probe``): accuracy of the retain-fitted ridge probe on the forget
     items against the layer, one line per model (``base`` black; methods solid at the operating point,
-    dotted at the end of the budget; the legend gives each model's greedy forget accuracy), chance dashed
-    grey; one panel per benchmark. Probe far above chance with greedy near 0 = hidden, not erased."""
+    dotted at the end of the budget; the notebook's table gives each model's greedy forget accuracy), chance
+    dashed grey; one panel per benchmark. Probe far above chance with greedy near 0 = hidden, not erased."""
     _require(probe, "linear probe", ("method", "domain", "point", "layer", "accuracy", "chance", "greedy"))
     domains = list(dict.fromkeys(probe["domain"]))
     with sns.axes_style(_STYLE):
@@ -512,7 +513,7 @@ def plot_linear_probe(probe: pd.DataFrame) -> Figure:
                 run = run.groupby("layer").mean(numeric_only=True).reset_index()
                 color = "black" if method == "base" else method_color(str(method))
                 style = ":" if point == "end of budget" else "-"
-                label = f"{method}{' (end)' if point == 'end of budget' else ''}: greedy {run['greedy'].iloc[0]:.2f}"
+                label = f"{method}{' (end)' if point == 'end of budget' else ''}"
                 ax.plot(run["layer"], run["accuracy"], style, marker=method_marker(str(method)), ms=3, color=color,
                         label=label)
             chance = part.groupby("layer")["chance"].mean()
@@ -522,7 +523,8 @@ def plot_linear_probe(probe: pd.DataFrame) -> Figure:
             ax.set_title(domain, fontsize=9)
             ax.set_ylabel("probe accuracy on forget items\n(share; fitted on retain items)" if _first_column(ax)
                           else "", fontsize=8)
-            ax.legend(fontsize=6)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=6, fontsize=6)
         fig.suptitle("Linear probe on hidden states: is the answer still readable?", fontsize=10)
     return fig
 
