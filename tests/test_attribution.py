@@ -213,6 +213,30 @@ def test_prefix_cache_gives_the_same_scores(tiny_model: tuple[Any, Any]) -> None
             assert a.lp == pytest.approx(b.lp, abs=1e-5)
 
 
+@pytest.mark.parametrize("budget", [1, 10_000])
+def test_shared_template_prefix_reuse_equals_brute_force(tiny_model: tuple[Any, Any], budget: int) -> None:
+    """The template prefix all prompts share runs once; one- and several-token targets; last unit deleted."""
+    model, tok = tiny_model
+    prompts, targets = [*PROMPTS, "Mira"], [" Paris", " the prize of Rome", " Oslo"]
+    result = Attributor(model, tok, granularity="token", max_batch_tokens=budget).attribute(prompts, targets,
+                                                                                             template=QA)
+    for prompt, target, item in zip(prompts, targets, result.items):
+        text, span = apply_template(tok, prompt, QA)
+        pu = prompt_units(tok, text, span, "token")
+        ids, t = list(pu.ids), tok(target, add_special_tokens=False)["input_ids"]
+        full = brute_lp(model, ids, t)
+        expected = [full - brute_lp(model, [x for j, x in enumerate(ids) if j not in unit], t) for unit in pu.units]
+        assert item.lp == pytest.approx(full, abs=1e-5)
+        np.testing.assert_allclose(item.contributions, expected, atol=1e-5)
+
+
+def test_pack_batches_keeps_small_batches_together() -> None:
+    """Below ``min_tokens`` padding does not split a batch; above it, it does."""
+    lengths = [2, 3, 6, 9]
+    assert pack_batches(lengths, 100, max_padding=0.1) == [[0], [1], [2], [3]]
+    assert pack_batches(lengths, 100, max_padding=0.1, min_tokens=20) == [[0, 1, 2], [3]]
+
+
 def test_single_unit_prompt_without_other_tokens_is_an_error(tiny_llama: tuple[Any, Any]) -> None:
     """Without BOS, deleting a one-word prompt would leave no context at all."""
     from tokenizers import Tokenizer, processors
