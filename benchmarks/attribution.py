@@ -151,11 +151,11 @@ def facts_suite(model: str, n: int, source: str) -> tuple[list[str], list[str], 
     """The forget (capital) questions of the ``facts`` benchmark and their attribution targets, and what they are.
 
     ``source="built"``: the benchmark built for ``model`` (``unpact.data.facts.build_facts``: the
-    candidates the model answers correctly; built into the model folder on first use, minutes of CPU),
-    target the model's own answer. ``"candidates"``: the first ``n`` capital candidates without the
+    candidates the model answers correctly), as it is when one was built, else built into the model
+    folder with the default settings (minutes of CPU); target the model's own answer. ``"candidates"``: the first ``n`` capital candidates without the
     eligibility check, target the gold answer (timing only).
     """
-    from unpact.data.facts import FACTS, build_facts, facts_dir, geography_facts
+    from unpact.data.facts import FACTS, build_facts, eligibility_record, facts_dir, geography_facts
     from unpact.data.schema import load_items
     from unpact.pretrained import resolve_model
     from unpact.study import attribution_target
@@ -165,7 +165,8 @@ def facts_suite(model: str, n: int, source: str) -> tuple[list[str], list[str], 
         what = "facts forget candidates (capitals, no eligibility check), gold answers"
     else:
         folder = resolve_model(model)
-        build_facts(folder)
+        if eligibility_record(folder) is None:
+            build_facts(folder)
         items = load_items(facts_dir(folder) / f"{FACTS}-forget.jsonl")[:n]
         what = "facts forget questions (built for the model), its own answers"
     return [it.question for it in items], [attribution_target(it, "chat") for it in items], what
