@@ -152,8 +152,9 @@ def facts_suite(model: str, n: int, source: str) -> tuple[list[str], list[str], 
 
     ``source="built"``: the benchmark built for ``model`` (``unpact.data.facts.build_facts``: the
     candidates the model answers correctly), as it is when one was built, else built into the model
-    folder with the default settings (minutes of CPU); target the model's own answer. ``"candidates"``: the first ``n`` capital candidates without the
-    eligibility check, target the gold answer (timing only).
+    folder with the default settings (minutes of CPU); target the model's own answer.
+    ``"candidates"``: the first ``n`` capital candidates without the eligibility check, target the
+    gold answer (timing only).
     """
     from unpact.data.facts import FACTS, build_facts, eligibility_record, facts_dir, geography_facts
     from unpact.data.schema import load_items

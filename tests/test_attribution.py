@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unpact import Attributor
-from unpact.attribution.loo import pack_batches
+from unpact.attribution.loo import pack_batches, pack_sorted
 from unpact.attribution.units import apply_template, prompt_units
 from unpact.errors import UsageError
 from unpact.prompts import chat_prompt
@@ -230,11 +230,31 @@ def test_shared_template_prefix_reuse_equals_brute_force(tiny_model: tuple[Any, 
         np.testing.assert_allclose(item.contributions, expected, atol=1e-5)
 
 
-def test_pack_batches_keeps_small_batches_together() -> None:
-    """Below ``min_tokens`` padding does not split a batch; above it, it does."""
-    lengths = [2, 3, 6, 9]
-    assert pack_batches(lengths, 100, max_padding=0.1) == [[0], [1], [2], [3]]
-    assert pack_batches(lengths, 100, max_padding=0.1, min_tokens=20) == [[0, 1, 2], [3]]
+def test_pack_sorted_is_the_cheapest_cut() -> None:
+    """Batches of ascending lengths: the DP's cut costs no more than any cut within the budget (brute force)."""
+    import itertools
+
+    def cost(batches: list[list[int]], lengths: list[int], call: int) -> int:
+        return sum(call + len(b) * lengths[b[-1]] for b in batches)
+
+    rng = np.random.default_rng(0)
+    for call in (0, 5, 40):
+        lengths = sorted(rng.integers(1, 30, size=8).tolist())
+        best = pack_sorted(lengths, 80, call)
+        assert [i for b in best for i in b] == list(range(8))
+        assert all(len(b) == 1 or len(b) * lengths[b[-1]] <= 80 for b in best)
+        for cuts in itertools.product([False, True], repeat=7):
+            batches, current = [], [0]
+            for i, new in enumerate(cuts, start=1):
+                if new:
+                    batches.append(current)
+                    current = []
+                current.append(i)
+            batches.append(current)
+            if all(len(b) == 1 or len(b) * lengths[b[-1]] <= 80 for b in batches):
+                assert cost(best, lengths, call) <= cost(batches, lengths, call)
+    assert pack_sorted([1, 2, 3], 100, 0) == [[0], [1], [2]]
+    assert pack_sorted([1, 2, 3], 100, 100) == [[0, 1, 2]]
 
 
 def test_single_unit_prompt_without_other_tokens_is_an_error(tiny_llama: tuple[Any, Any]) -> None:

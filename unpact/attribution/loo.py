@@ -19,7 +19,8 @@ once, the full sequences run on it and keep their keys/values, and a deletion wh
 position is ``f`` reuses positions ``0..f-1`` of its full sequence (same tokens, same positions), so
 only the rest of the prompt (renumbered) and the target are recomputed (and position ``f-1`` when
 nothing of the prompt follows the deletion, as its logits predict the first target token). Rows
-are packed by length with at most ``MAX_PADDING`` padding once a batch holds ``MIN_BATCH_TOKENS``.
+are sorted by length and cut into batches where a forward call costs less than the padding it saves
+(``CALL_TOKENS``).
 Scores are the same either way (to float rounding). Measured with ``benchmarks/attribution.py``
 (1 thread of the shared 2-core CPU): on SmolLM2-135M, reuse computed 103 instead of 322 tokens per
 capital question through the chat template and was ~2x the speed of the plain path; on prose of 8
@@ -38,10 +39,10 @@ from unpact.modeling import model_device
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
-MAX_PADDING = 0.1
-"""The cached path's rows, sorted by length, are packed with at most this much padding (see ``pack_batches``) ..."""
-MIN_BATCH_TOKENS = 512
-"""... once a batch holds this many tokens: smaller matrix products run well below the CPU's matmul peak."""
+CALL_TOKENS = 32
+"""What one more forward pass costs, in tokens of a batch: on the CPU (1 thread) a SmolLM2-135M call took
+77 ms for 1 token and ~3.5 ms per token in large batches (streaming the weights once per call); the
+cached path's batches are cut where a call costs less than the padding it saves (``pack_sorted``)."""
 
 
 class LooPrompt(NamedTuple):
@@ -68,29 +69,41 @@ def deletion_sequences(ids: Sequence[int], units: Sequence[Sequence[int]]) -> li
     return seqs
 
 
-def pack_batches(lengths: Sequence[int], max_batch_tokens: int, max_padding: float | None = None,
-                 min_tokens: int = 0) -> list[list[int]]:
-    """Group consecutive sequence indices so that rows x (longest row) <= ``max_batch_tokens`` (one row at least).
-
-    With ``max_padding`` a batch of more than ``min_tokens`` (rows x width) also ends before its
-    padding would exceed that fraction of its real tokens (for lengths sorted ascending: batches of
-    similar widths, so little compute goes to padding, yet none too small to compute efficiently).
-    """
+def pack_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Group consecutive sequence indices so that rows x (longest row) <= ``max_batch_tokens`` (one row at least)."""
     batches: list[list[int]] = []
     current: list[int] = []
-    width = real = 0
+    width = 0
     for i, n in enumerate(lengths):
         new_width = max(width, n)
-        padded = new_width * (len(current) + 1)
-        too_padded = max_padding is not None and padded > max(min_tokens, (1 + max_padding) * (real + n))
-        if current and (padded > max_batch_tokens or too_padded):
+        if current and new_width * (len(current) + 1) > max_batch_tokens:
             batches.append(current)
-            current, new_width, real = [], n, 0
+            current, new_width = [], n
         current.append(i)
-        width, real = new_width, real + n
+        width = new_width
     if current:
         batches.append(current)
     return batches
+
+
+def pack_sorted(lengths: Sequence[int], max_batch_tokens: int, call_tokens: int = CALL_TOKENS) -> list[list[int]]:
+    """Cut ascending ``lengths`` into consecutive batches (rows x last length <= ``max_batch_tokens``, one row
+    at least) minimising ``call_tokens`` x batches + padded tokens (rows x width summed), by dynamic programming."""
+    n = len(lengths)
+    cost = [0.0] + [float("inf")] * n  # cost[j]: best cost of the first j rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        width = lengths[j - 1]
+        for i in range(j - 1, -1, -1):  # batch = rows i..j-1
+            if i < j - 1 and (j - i) * width > max_batch_tokens:
+                break
+            if cost[i] + call_tokens + (j - i) * width < cost[j]:
+                cost[j], cut[j] = cost[i] + call_tokens + (j - i) * width, i
+    batches, j = [], n
+    while j > 0:
+        batches.append(list(range(cut[j], j)))
+        j = cut[j]
+    return batches[::-1]
 
 
 @torch.no_grad()
@@ -213,7 +226,8 @@ def _loo_chunk_cached(
 ) -> list[PromptScore]:
     """As ``_loo_chunk``, recomputing only what a deletion changes.
 
-    1. The prefix every prompt of the chunk shares (a chat template's system turn) runs once.
+    1. The prefix every prompt of the chunk shares (a chat template's system turn) runs once (when that
+       saves more than a forward call costs).
     2. The full sequences run on it, keeping their keys/values.
     3. A deletion whose first deleted position is ``f`` reuses positions ``0..f-1`` of its full
        sequence and recomputes the rest (renumbered) and the target; when nothing of the prompt
@@ -224,6 +238,8 @@ def _loo_chunk_cached(
     for item in chunk:
         shared = min(shared, len(item.ids) - 1, next((j for j, (a, b) in enumerate(zip(item.ids, chunk[0].ids))
                                                       if a != b), len(item.ids)))
+    if (len(chunk) - 2) * shared <= CALL_TOKENS:  # its own call saves (prompts - 1) x shared tokens
+        shared = 0
     prefix: list[KV] = []
     if shared > 0:
         out = model(input_ids=torch.tensor([list(chunk[0].ids[:shared])], device=model_device(model)),
@@ -267,7 +283,7 @@ def _score_rows(
     order = sorted(range(len(rows)), key=sizes.__getitem__)
     lps = np.empty(len(rows))
     kept: list[KV] = [[] for _ in rows]
-    for batch in pack_batches([sizes[i] for i in order], max_batch_tokens, MAX_PADDING, MIN_BATCH_TOKENS):
+    for batch in pack_sorted([sizes[i] for i in order], max_batch_tokens):
         members = [rows[order[b]] for b in batch]
         reused = max(m.first for m in members)
         width = max(sizes[order[b]] for b in batch)
