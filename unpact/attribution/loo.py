@@ -21,11 +21,12 @@ only the rest of the prompt (renumbered) and the target are recomputed (and posi
 nothing of the prompt follows the deletion, as its logits predict the first target token). Rows
 are sorted by length and cut into batches where a forward call costs less than the padding it saves
 (``CALL_TOKENS``).
-Scores are the same either way (to float rounding). Measured with ``benchmarks/attribution.py``
-(1 thread of the shared 2-core CPU): on SmolLM2-135M, reuse computed 103 instead of 322 tokens per
-capital question through the chat template and was ~2x the speed of the plain path; on prose of 8
-and 16 tokens (no template) it was 1.05-1.2x; on the random organism-sized Llama 1.5x at 12 tokens
-and 2.2x at 60 tokens. So it is on unless ``prefix_cache=False``.
+Scores are the same either way (to float rounding). Measured
+with ``benchmarks/attribution.py`` and side-by-side timings (1 thread of the shared 2-core CPU): on
+SmolLM2-135M reuse computed 103 instead of 322 tokens per capital question through the chat template
+and was ~2x the speed of the plain path; on six 8-token prose prompts (no template) 1.1x, on one
+16-token prompt 0.9x (two forward calls instead of one); on the random organism-sized Llama 2.1x at
+12 tokens (50 prompts) and 2.1x at 60 tokens (20 prompts). So it is on unless ``prefix_cache=False``.
 """
 from __future__ import annotations
 
