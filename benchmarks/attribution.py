@@ -21,17 +21,18 @@ differ by bf16 rounding of different batch shapes (~1e-2 in LP units on a random
 On a pretrained model (SmolLM2-135M-Instruct; a name that ``unpact.modeling`` resolves, or a folder)::
 
     python benchmarks/attribution.py --model smollm2-135m --suites facts,news,tokens-16,tokens-64,tokens-256 \
-        --n 10 --n-long 1 --threads 2 --json results/benchmarks/attribution-smollm2.json
+        --n 10 --threads 2 --json results/benchmarks/attribution-smollm2.json
 
-Suites: ``facts`` (element-symbol questions of ``unpact.data.facts.chemistry_facts`` when present,
-else the same question form for a fixed list of elements; target the model's answer sentence
-"The chemical symbol for gold is Au."), ``news`` (the forget questions of the synthetic news
-benchmark; target the gold answer), both through the model's chat template with only the question
-attributed; ``tokens-L``: prompts of about L tokens of news prose (no template, every token
-attributed; target a gold answer). For each suite the same prompts run through native loo (prefix
-key/value reuse automatic), native loo without reuse and captum, side by side in one run; the table
-gives prompts/s, the speed ratios, the max |difference| of the scores, times the FLOP floor and
-the peak resident memory of the process after the suite (ru_maxrss, so it only grows).
+Suites: ``facts`` (the forget (capital) questions of the ``facts`` benchmark built for the model,
+target its own answer; ``--facts candidates``: the first capital candidates without the eligibility
+check, gold answers, for timing without building the benchmark), ``news`` (the forget questions of
+the synthetic news benchmark, gold answers), both through the model's chat template with only the
+question attributed; ``tokens-L``: ``--n-long`` prompts of at most L tokens of news prose (no
+template, every word attributed; target a gold answer). For each suite the same prompts run through
+native loo (prefix key/value reuse), native loo without reuse and captum, side by side in
+one run; the table gives prompts/s, the speed ratios, the real tokens each method computed per
+prompt, the max |difference| of the scores, times the FLOP floor and the peak resident memory of
+the process after the suite (ru_maxrss, so it only grows).
 
 ``--compare-cache`` also times native loo with and without prefix key/value reuse.
 Prints prompts/second for each method, the speed ratio, the max |difference| of the scores on
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -58,6 +60,8 @@ from unpact.attribution import Attributor  # noqa: E402
 from unpact.modeling import DTYPES, load_model_and_tokenizer, resolve_device  # noqa: E402
 from unpact.organism import build_tokenizer  # noqa: E402
 from unpact.prompts import QA_TEMPLATE, qa_target  # noqa: E402
+
+LOAD_AT_START = os.getloadavg()[0]
 
 
 def random_llama(vocab: int, big: bool, context: int, seed: int = 0) -> Any:
@@ -143,34 +147,43 @@ def timed(fn: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-FALLBACK_ELEMENTS = ("gold", "iron", "sodium", "oxygen", "carbon", "silver", "copper", "helium", "neon", "zinc",
-                     "lead", "tin", "mercury", "calcium", "potassium", "nitrogen")
+def facts_suite(model: str, n: int, source: str) -> tuple[list[str], list[str], str]:
+    """The forget (capital) questions of the ``facts`` benchmark and their attribution targets, and what they are.
 
+    ``source="built"``: the benchmark built for ``model`` (``unpact.data.facts.build_facts``: the
+    candidates the model answers correctly), as it is when one was built, else built into the model
+    folder with the default settings (minutes of CPU); target the model's own answer.
+    ``"candidates"``: the first ``n`` capital candidates without the eligibility check, target the
+    gold answer (timing only).
+    """
+    from unpact.data.facts import FACTS, build_facts, eligibility_record, facts_dir, geography_facts
+    from unpact.data.schema import load_items
+    from unpact.pretrained import resolve_model
+    from unpact.study import attribution_target
 
-def facts_suite(n: int) -> tuple[list[str], list[str]]:
-    """Element-symbol questions and answer sentences (``unpact.data.facts`` when it exists, else a fixed list)."""
-    try:
-        from unpact.data.facts import chemistry_facts
-    except ImportError:
-        pairs = [(f"What is the chemical symbol for {e}?", f"The chemical symbol for {e} is {symbol}.")
-                 for e, symbol in zip(FALLBACK_ELEMENTS, ("Au", "Fe", "Na", "O", "C", "Ag", "Cu", "He", "Ne", "Zn",
-                                                          "Pb", "Sn", "Hg", "Ca", "K", "N"))]
+    if source == "candidates":
+        items = [f.item for f in geography_facts()[:n]]
+        what = "facts forget candidates (capitals, no eligibility check), gold answers"
     else:
-        pairs = [(f.item.question, f.statements[0]) for f in chemistry_facts() if f.item.relation == "symbol"]
-    pairs = pairs[:n]
-    return [q for q, _ in pairs], [t for _, t in pairs]
+        folder = resolve_model(model)
+        if eligibility_record(folder) is None:
+            build_facts(folder)
+        items = load_items(facts_dir(folder) / f"{FACTS}-forget.jsonl")[:n]
+        what = "facts forget questions (built for the model), its own answers"
+    return [it.question for it in items], [attribution_target(it, "chat") for it in items], what
 
 
-def news_suite(n: int) -> tuple[list[str], list[str]]:
-    """The synthetic news benchmark's forget questions and gold answers."""
+def news_suite(n: int) -> tuple[list[str], list[str], str]:
+    """The synthetic news benchmark's forget questions and gold answers (chat targets), and what they are."""
     from unpact.data.synthetic import build_world
+    from unpact.study import attribution_target
 
     items = build_world().items("news", "forget")[:n]
-    return [it.question for it in items], [it.answer for it in items]
+    return [it.question for it in items], [attribution_target(it, "chat") for it in items], "news forget questions"
 
 
-def prose_suite(tok: Any, n: int, length: int) -> tuple[list[str], list[str]]:
-    """``n`` prompts of whole words of news prose with at most ``length`` tokens each, and gold answers as targets."""
+def prose_suite(tok: Any, n: int, length: int) -> tuple[list[str], list[str], str]:
+    """``n`` prompts of whole words of news prose with at most ``length`` tokens each, gold answers as targets."""
     from unpact.data.synthetic import build_world
 
     facts = [f for f in build_world().facts if f.domain == "news"]
@@ -182,7 +195,7 @@ def prose_suite(tok: Any, n: int, length: int) -> tuple[list[str], list[str]]:
             taken.append(words[start % len(words)])
             start += 1
         prompts.append(" ".join(taken))
-    return prompts, [" " + f.value for f in facts[:n]]
+    return prompts, [" " + f.value for f in facts[:n]], f"news prose of <= {length} tokens, no template"
 
 
 def floor_seconds(model: Any, tok: Any, result: Any, targets: list[str], peak: float) -> float:
@@ -202,27 +215,54 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def compare_suite(model: Any, tok: Any, suite: str, prompts: list[str], targets: list[str], template: str | None,
-                  args: argparse.Namespace, peak: float) -> dict[str, Any]:
-    """Native loo (automatic reuse), native loo without reuse and captum on the same prompts: one table row."""
-    def run(method: str, cache: bool | None) -> tuple[Any, float]:
+class TokenCounter:
+    """Counts the real (unpadded) tokens the model computes, over every forward call while active.
+
+    The hook sits on the base model (``model.base_model``), which captum reaches through ``model.forward``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.tokens = model, 0
+
+    def hook(self, _module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        self.tokens += int(ids.numel() if mask is None else mask[:, -ids.shape[1] :].sum())
+
+    def __enter__(self) -> TokenCounter:
+        self.handle = self.model.base_model.register_forward_pre_hook(self.hook, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.remove()
+
+
+def compare_suite(model: Any, tok: Any, suite: str, what: str, prompts: list[str], targets: list[str],
+                  template: str | None, args: argparse.Namespace, peak: float) -> dict[str, Any]:
+    """Native loo (reuse), native loo without reuse and captum on the same prompts: one table row."""
+    def run(method: str, cache: bool) -> tuple[Any, float, int]:
         attr = Attributor(model, tok, method=method, granularity="word", max_batch_tokens=args.max_batch_tokens,
                           progress=False, prefix_cache=cache)
         attr.attribute([" ".join(prompts[0].split()[:8])], targets[:1], template=template)  # warm-up (short)
-        return timed(lambda: attr.attribute(prompts, targets, template=template))
+        with TokenCounter(model) as counter:
+            result, seconds = timed(lambda: attr.attribute(prompts, targets, template=template))
+        return result, seconds, counter.tokens
 
-    (fast, t_auto), (plain, t_plain), (slow, t_captum) = run("loo", None), run("loo", False), run("captum", None)
+    (fast, t_reuse, n_reuse), (plain, t_plain, _), (slow, t_captum, n_captum) = (
+        run("loo", True), run("loo", False), run("captum", True))
     diff = max(float(np.max(np.abs(a.contributions - b.contributions)))
                for pair in ((fast, slow), (plain, slow)) for a, b in zip(*pair))
     floor = floor_seconds(model, tok, fast, targets, peak)
-    row = {"suite": suite, "prompts": len(prompts),
+    row = {"suite": suite, "questions": what, "prompts": len(prompts),
            "mean_words_attributed": round(float(np.mean([len(x.units) for x in fast.items])), 1),
-           "native_prompts_per_s": round(len(prompts) / t_auto, 3),
+           "native_prompts_per_s": round(len(prompts) / t_reuse, 3),
            "native_no_reuse_prompts_per_s": round(len(prompts) / t_plain, 3),
            "captum_prompts_per_s": round(len(prompts) / t_captum, 3),
-           "native_vs_captum": round(t_captum / t_auto, 2), "no_reuse_vs_captum": round(t_captum / t_plain, 2),
+           "native_vs_captum": round(t_captum / t_reuse, 2), "no_reuse_vs_captum": round(t_captum / t_plain, 2),
+           "native_tokens_per_prompt": round(n_reuse / len(prompts)),
+           "captum_tokens_per_prompt": round(n_captum / len(prompts)),
            "max_abs_difference": float(f"{diff:.2g}"),
-           "native_times_floor": round(t_auto / floor, 1), "captum_times_floor": round(t_captum / floor, 1),
+           "native_times_floor": round(t_reuse / floor, 1), "captum_times_floor": round(t_captum / floor, 1),
            "peak_rss_mib": round(peak_rss_mib())}
     print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     return row
@@ -236,14 +276,14 @@ def pretrained_main(args: argparse.Namespace) -> None:
     rows = []
     for suite in args.suites.split(","):
         if suite == "facts":
-            prompts, targets, template = *facts_suite(args.n), "chat"
+            prompts, targets, what, template = *facts_suite(args.model, args.n, args.facts), "chat"
         elif suite == "news":
-            prompts, targets, template = *news_suite(args.n), "chat"
-        elif suite.startswith("tokens-"):
-            prompts, targets, template = *prose_suite(tok, args.n_long, int(suite.split("-")[1])), None
+            prompts, targets, what, template = *news_suite(args.n), "chat"
+        elif suite.startswith("tokens-") and suite[len("tokens-"):].isdigit():
+            prompts, targets, what, template = *prose_suite(tok, args.n_long, int(suite[len("tokens-"):])), None
         else:
             raise SystemExit(f"unknown suite {suite!r}; valid: facts, news, tokens-L (e.g. tokens-256)")
-        rows.append(compare_suite(model, tok, suite, prompts, targets, template, args, peak))
+        rows.append(compare_suite(model, tok, suite, what, prompts, targets, template, args, peak))
         if args.json:  # after every suite, so an interrupted sweep keeps what it measured
             write_pretrained_table(args, model, device, peak, rows)
 
@@ -259,12 +299,15 @@ def write_pretrained_table(args: argparse.Namespace, model: Any, device: torch.d
                     f"{n_params(model) / 1e6:.0f}M parameters, {args.dtype} on {device}, "
                     f"{torch.get_num_threads()} CPU threads; "
                     f"every suite's three methods ran side by side on the same prompts (word granularity); "
-                    f"native = prefix key/value reuse automatic (unpact.attribution.loo), no_reuse = one padded "
-                    f"batch of all deletions; captum = LLMAttribution(FeatureAblation), one forward per deletion. "
+                    f"native = prefix key/value reuse (unpact.attribution.loo: the shared template prefix once, each "
+                    f"deletion recomputes only the prompt from the deleted word on and the target), no_reuse = "
+                    f"padded batches of all full deletion sequences; captum = LLMAttribution(FeatureAblation), one "
+                    f"forward per deletion with logits at every position. tokens_per_prompt = real tokens through "
+                    f"the model's forward passes. "
                     f"Slowest native/captum ratio {worst}x (targets: >= 6x on the questions, >= 4x at 256 tokens, "
                     f">= 1x everywhere). Floor = FLOPs of the n+1 forward passes at {peak:.3g} TFLOP/s (measured "
                     f"square matmul); reuse computes fewer tokens than n+1 full passes, so native can be below 1x "
-                    f"the floor. "
+                    f"the floor. Load average (1 min) when the run started: {LOAD_AT_START:.1f}. "
                     f"peak_rss_mib is the process's peak so far (it only grows).")
 
 
@@ -297,13 +340,15 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
-        "--cache", choices=("auto", "on", "off"), default="auto", help="native loo prefix key/value reuse"
+        "--cache", choices=("on", "off"), default="on", help="native loo prefix key/value reuse"
     )
     parser.add_argument("--compare-cache", action="store_true", help="also time native loo without the prefix cache")
     parser.add_argument("--json", default=None, help="also write the result for the book's Performance page here")
     parser.add_argument("--suites", default=None,
                         help="pretrained-model suites, comma-separated: facts, news, tokens-L (module docstring)")
     parser.add_argument("--n-long", type=int, default=1, help="prompts per tokens-L suite")
+    parser.add_argument("--facts", choices=("built", "candidates"), default="built",
+                        help="facts suite: the benchmark built for the model, or the first candidates (timing only)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -320,7 +365,7 @@ def main() -> None:
         granularity="token",
         max_batch_tokens=args.max_batch_tokens,
         progress=False,
-        prefix_cache={"auto": None, "on": True, "off": False}[args.cache],
+        prefix_cache=args.cache == "on",
     )
     reference = Attributor(model, tok, method="captum", granularity="token", progress=False)
     native.attribute(prompts[:1], targets[:1], template=template)  # warm-up

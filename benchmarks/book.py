@@ -9,10 +9,12 @@ folder, so the user's cache is neither used nor touched.
 
 It also writes where the cold run's time went (``book-stages-<profile>.json``), from what the run
 itself recorded: organism training and evaluation (the organisms' ``organism.json``), unlearning
-(``unlearning.json`` ``duration_s`` of every unlearned model), each notebook's execution time (its
-stamp in ``book/executed/``), and the notebooks' remaining time (attribution, emphasis evaluation,
-statistics, plots, and each notebook's kernel start-up and imports, which no record separates).
-The HTML build is not part of ``unpact run``: "not measured".
+(``unlearning.json`` ``duration_s`` of every unlearned model), attribution, emphasis evaluation,
+plain evaluation and the relearning probe (the seconds each cached table of ``unpact.study.StudyCache``
+took to compute, model loading included), each notebook's execution time (its stamp in
+``book/executed/``) and the notebooks' remaining time (statistics, plots, the other probes, kernel
+start-up and imports). After the cold run the HTML book is built from its notebooks
+(``unpact.book``: generated pages and ``jupyter-book build``) and timed as the "book" stage.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="unpact-bench-cache-") as tmp:
         cold = timed_run(args.profile, Path(tmp))
-        stages = stage_rows(Path(tmp), cold)
+        stages = stage_rows(Path(tmp), cold, *timed_book_build(args.profile))
         warm = timed_run(args.profile, Path(tmp))
     cold_target, warm_target = TARGETS.get(args.profile, (None, None))
     rows = [
@@ -83,17 +85,53 @@ def main() -> int:
         f"Where the time goes: unpact run --profile {args.profile} from an empty cache",
         f"python benchmarks/book.py --profile {args.profile}",
         stages,
-        "From the cold run's own records (module docstring of benchmarks/book.py). Attribution and emphasis "
-        "run inside the notebooks and are not timed apart from their statistics and plots; what a GPU "
-        "would change: the organism and unlearning rows are training (GPU-bound work), the notebook "
-        "remainder is mostly forward passes (attribution, evaluation) plus CPU-only statistics and plots.",
+        "From the cold run's own records (module docstring of benchmarks/book.py); the stages run inside the "
+        "notebooks, so the notebook rows contain them. What a GPU would change: organism, unlearning and the "
+        "relearning probe are training, attribution and the evaluations are batched forward passes (all "
+        "GPU work); the notebooks' remainder (statistics, plots, kernel start-up) and the book build stay "
+        "on the CPU.",
     )
     print(f"wrote {stages_out}")
     return 0
 
 
-def stage_rows(cache: Path, total: float) -> list[dict[str, object]]:
-    """The cold run's time per stage (seconds; ``None`` where nothing measured it)."""
+TABLE_STAGES = {  # every kind of table unpact.study caches
+    "attribution": "attribution (leave-one-out maps of the base and every unlearned model)",
+    "emphasis": "emphasis evaluation (every style and word source)",
+    "evaluation": "evaluation (plain questions, every model)",
+    "relearning": "relearning probe",
+}
+
+
+def timed_book_build(profile: str) -> tuple[float, str]:
+    """Seconds to generate the pages and build the HTML book from the executed notebooks, and a note."""
+    from unpact.book.build import BookBuildFailed, build_book
+    from unpact.book.pages import generate_pages
+    from unpact.book.profiles import load_profile
+
+    start = time.perf_counter()
+    note = ""
+    try:
+        generate_pages(ROOT, load_profile(profile, ROOT).name)
+        build_book(ROOT)
+    except BookBuildFailed as exc:
+        note = "the build reported problems: " + str(exc).splitlines()[0]
+    return time.perf_counter() - start, note
+
+
+def table_seconds(cache: Path) -> dict[str, float]:
+    """Seconds the run spent computing ``StudyCache`` tables, per kind (``attribution``, ``emphasis``, ...)."""
+    from unpact.cache import DONE_MARKER
+
+    totals: dict[str, float] = {}
+    for marker in (cache / "tables").glob(f"*/{DONE_MARKER}"):
+        record = json.loads(marker.read_text())
+        totals[record["name"]] = totals.get(record["name"], 0.0) + float(record.get("seconds", 0.0))
+    return totals
+
+
+def stage_rows(cache: Path, total: float, book: float, book_note: str) -> list[dict[str, object]]:
+    """The cold run's time per stage (seconds), then each notebook's."""
     organism = sum(
         float(r.get("train_seconds", 0)) + float(r.get("eval_seconds", 0))
         for r in (json.loads(f.read_text()) for f in (cache / "organism").rglob("organism.json"))
@@ -101,24 +139,22 @@ def stage_rows(cache: Path, total: float) -> list[dict[str, object]]:
     unlearning = sum(
         float(json.loads(f.read_text()).get("duration_s", 0)) for f in (cache / "unlearned").rglob("unlearning.json")
     )
-    started = time.time() - total
+    tables = table_seconds(cache)
+    started = time.time() - total - book
     notebooks = {}
     for stamp in sorted((ROOT / "book" / "executed").glob("*.stamp.json")):
         record = json.loads(stamp.read_text())
         if calendar.timegm(time.strptime(record["finished"], "%Y-%m-%dT%H:%M:%SZ")) >= started - 1:
             notebooks[record["notebook"]] = float(record["seconds"])
-    in_notebooks = sum(notebooks.values())
     rows: list[dict[str, object]] = [
         {"stage": "organism (training and evaluation)", "seconds": round(organism, 1)},
         {"stage": "unlearning (all methods)", "seconds": round(unlearning, 1)},
-        {
-            "stage": "attribution, emphasis, statistics, plots, kernel start-up and imports (notebook time left over)",
-            "seconds": round(in_notebooks - organism - unlearning, 1),
-        },
-        {"stage": "attribution alone", "seconds": None, "note": "not measured"},
-        {"stage": "emphasis evaluation alone", "seconds": None, "note": "not measured"},
-        {"stage": "book HTML build", "seconds": None, "note": "not measured (unpact run does not build it)"},
-        {"stage": "whole run (wall)", "seconds": round(total, 1)},
+        *({"stage": label, "seconds": round(tables.get(kind, 0.0), 1)} for kind, label in TABLE_STAGES.items()),
+        {"stage": "notebooks' remainder (statistics, plots, other probes, kernel start-up and imports)",
+         "seconds": round(sum(notebooks.values()) - organism - unlearning - sum(tables.values()), 1)},
+        {"stage": "whole run (wall, unpact run)", "seconds": round(total, 1)},
+        {"stage": "book (generated pages and HTML build, after the run)", "seconds": round(book, 1),
+         "note": book_note},
     ]
     rows += [{"stage": f"notebook {name}", "seconds": round(sec, 1)} for name, sec in notebooks.items()]
     return [{"stage": r["stage"], "seconds": r["seconds"], "note": r.get("note", "")} for r in rows]

@@ -13,7 +13,7 @@
 #                                   (unpact.pretrained.fetch; skipped in the dry run when that module is absent)
 #   organism, unlearn, attribute,   the quick pipeline on the GPU: organism, one unlearning method (npo), batched
 #   eval_plain, eval_emph           attribution of the forget set, evaluation without and with emphasis
-#   attr_smollm2                    attribution benchmark on SmolLM2 (facts and news questions, 256-token prose)
+#   attr_smollm2                    attribution benchmark on SmolLM2 (facts forget candidates, news questions, 256-token prose)
 #   attr_bench_1b                   attribution benchmark on a random ~1.1B Llama, bf16, 256-token prompts
 # It writes to $OUT:
 #     gpu.txt           the card (nvidia-smi) and torch/CUDA versions ("no GPU" in the dry run)
@@ -58,9 +58,9 @@ stage() {  # stage NAME LIMIT_S CMD...: run, time, sample peak GPU memory, log t
 }
 
 if [[ $DRY == 1 ]]; then
-  PROFILE=micro STEPS=2 N=2 SUITES=facts SDEV="" BIG="--random-model --prompt-len 8 --n 2 --captum-n 1"
+  PROFILE=micro STEPS=2 N=2 SUITES=facts SDEV="--facts candidates" BIG="--random-model --prompt-len 8 --n 2 --captum-n 1"
 else
-  PROFILE=quick STEPS=20 N=20 SUITES=facts,news,tokens-256 SDEV="--device cuda" BIG="--random-llama-1b --device cuda --dtype bfloat16 --prompt-len 256 --n 50 --captum-n 5 --peak-tflops 989"
+  PROFILE=quick STEPS=20 N=20 SUITES=facts,news,tokens-256 SDEV="--device cuda --facts candidates" BIG="--random-llama-1b --device cuda --dtype bfloat16 --prompt-len 256 --n 50 --captum-n 5 --peak-tflops 989"
 fi
 # H200/H100 SXM dense bf16 peak: 989 TFLOP/s (the 1B benchmark's physical floor)
 

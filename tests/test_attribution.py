@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unpact import Attributor
-from unpact.attribution.loo import pack_batches
+from unpact.attribution.loo import pack_batches, pack_sorted
 from unpact.attribution.units import apply_template, prompt_units
 from unpact.errors import UsageError
 from unpact.prompts import chat_prompt
@@ -211,6 +211,50 @@ def test_prefix_cache_gives_the_same_scores(tiny_model: tuple[Any, Any]) -> None
         for a, b in zip(plain.attribute(prompts, targets).items, cached.attribute(prompts, targets).items):
             np.testing.assert_allclose(a.contributions, b.contributions, atol=1e-5)
             assert a.lp == pytest.approx(b.lp, abs=1e-5)
+
+
+@pytest.mark.parametrize("budget", [1, 10_000])
+def test_shared_template_prefix_reuse_equals_brute_force(tiny_model: tuple[Any, Any], budget: int) -> None:
+    """The template prefix all prompts share runs once; one- and several-token targets; last unit deleted."""
+    model, tok = tiny_model
+    prompts, targets = [*PROMPTS, "Mira"], [" Paris", " the prize of Rome", " Oslo"]
+    result = Attributor(model, tok, granularity="token", max_batch_tokens=budget).attribute(prompts, targets,
+                                                                                             template=QA)
+    for prompt, target, item in zip(prompts, targets, result.items):
+        text, span = apply_template(tok, prompt, QA)
+        pu = prompt_units(tok, text, span, "token")
+        ids, t = list(pu.ids), tok(target, add_special_tokens=False)["input_ids"]
+        full = brute_lp(model, ids, t)
+        expected = [full - brute_lp(model, [x for j, x in enumerate(ids) if j not in unit], t) for unit in pu.units]
+        assert item.lp == pytest.approx(full, abs=1e-5)
+        np.testing.assert_allclose(item.contributions, expected, atol=1e-5)
+
+
+def test_pack_sorted_is_the_cheapest_cut() -> None:
+    """Batches of ascending lengths: the DP's cut costs no more than any cut within the budget (brute force)."""
+    import itertools
+
+    def cost(batches: list[list[int]], lengths: list[int], call: int) -> int:
+        return sum(call + len(b) * lengths[b[-1]] for b in batches)
+
+    rng = np.random.default_rng(0)
+    for call in (0, 5, 40):
+        lengths = sorted(rng.integers(1, 30, size=8).tolist())
+        best = pack_sorted(lengths, 80, call)
+        assert [i for b in best for i in b] == list(range(8))
+        assert all(len(b) == 1 or len(b) * lengths[b[-1]] <= 80 for b in best)
+        for cuts in itertools.product([False, True], repeat=7):
+            batches, current = [], [0]
+            for i, new in enumerate(cuts, start=1):
+                if new:
+                    batches.append(current)
+                    current = []
+                current.append(i)
+            batches.append(current)
+            if all(len(b) == 1 or len(b) * lengths[b[-1]] <= 80 for b in batches):
+                assert cost(best, lengths, call) <= cost(batches, lengths, call)
+    assert pack_sorted([1, 2, 3], 100, 0) == [[0], [1], [2]]
+    assert pack_sorted([1, 2, 3], 100, 100) == [[0, 1, 2]]
 
 
 def test_single_unit_prompt_without_other_tokens_is_an_error(tiny_llama: tuple[Any, Any]) -> None:

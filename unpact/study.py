@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -101,8 +102,9 @@ class StudyCache:
     dtype, ...), and the digest of the unpact source (``unpact.cache.source_digest``, the one the
     book runner stamps notebooks with), so a code change recomputes instead of reusing stale tables.
     ``table`` results are also written to the on-disk cache (kind ``tables``) under ``root``, so a
-    second run of a notebook reads them back. Give several studies the same object to share results
-    (a sweep over KeyToken rules computes each attribution map once).
+    second run of a notebook reads them back; their marker records the seconds ``compute()`` took
+    (``benchmarks/book.py`` sums them per kind: where a run's time went). Give several studies the
+    same object to share results (a sweep over KeyToken rules computes each attribution map once).
     """
 
     def __init__(self, root: str | None = None, max_models: int = 4) -> None:
@@ -128,8 +130,12 @@ class StudyCache:
             if not table:
                 self._results[digest] = compute()
             else:
-                def build(tmp: Path) -> None:
-                    atomic_write_bytes(tmp / "value.pkl", pickle.dumps(compute()))
+                def build(tmp: Path) -> dict[str, float]:
+                    start = time.perf_counter()
+                    value = compute()
+                    seconds = time.perf_counter() - start
+                    atomic_write_bytes(tmp / "value.pkl", pickle.dumps(value))
+                    return {"seconds": round(seconds, 3)}
 
                 folder = cached_artifact("tables", kind, config, build, root=self.root)
                 self._results[digest] = pickle.loads((folder / "value.pkl").read_bytes())
@@ -307,15 +313,21 @@ class Study:
         return self.cache.result("evaluation", key, run, table=True)
 
     def emphasis_evaluation(self, folder: Path, domain: str, method: str) -> dict[tuple[str, str], pd.DataFrame]:
-        """The forget items re-asked in every (style, source), evaluated in one batched call."""
-        model, tok = self.load(folder)
+        """The forget items re-asked in every (style, source), evaluated in one batched call (a cached table)."""
         forget = self.forget_items(domain)
         keys = [(style, source) for style in self.config.styles for source in self.config.sources]
         questions = [q for style, source in keys for q in self.emphasized_questions(domain, method, style, source)]
-        frame = evaluate_items(model, tok, forget * len(keys), questions=questions, judge=self.config.judge,
-                               prompt_format=self.config.prompt_format)
-        variant = pd.Series([key for key in keys for _ in forget], index=frame.index)
-        return {key: frame[variant == key].reset_index(drop=True) for key in keys}
+
+        def run() -> dict[tuple[str, str], pd.DataFrame]:
+            model, tok = self.load(folder)
+            frame = evaluate_items(model, tok, forget * len(keys), questions=questions, judge=self.config.judge,
+                                   prompt_format=self.config.prompt_format)
+            variant = pd.Series([key for key in keys for _ in forget], index=frame.index)
+            return {key: frame[variant == key].reset_index(drop=True) for key in keys}
+
+        key = self._table_key(folder, domain, judge=self.config.judge, prompt_format=self.config.prompt_format,
+                              variants=[list(k) for k in keys], questions=config_hash({"q": questions}, length=32))
+        return self.cache.result("emphasis", key, run, table=True)
 
     def attribution(self, folder: Path, domain: str) -> AttributionResult:
         """unPact contributions (gold answer, question words only) of every item of ``domain``, keyed by item id."""

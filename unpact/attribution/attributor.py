@@ -93,8 +93,8 @@ class Attributor:
 
     ``max_batch_tokens`` bounds each forward pass (rows x padded width) for ``loo``;
     ``prefix_cache`` reuses the full sequence's keys/values before each deleted unit (``loo`` only;
-    same scores; ``None``: automatic, see ``unpact.attribution.loo``); ``ig_steps`` is the number of integration
-    steps for ``ig``.
+    same scores; ``False``: plain padded batches, see ``unpact.attribution.loo``); ``ig_steps`` is the number of
+    integration steps for ``ig``.
     """
 
     def __init__(
@@ -106,7 +106,7 @@ class Attributor:
         max_batch_tokens: int = 4096,
         ig_steps: int = 32,
         progress: bool | None = None,
-        prefix_cache: bool | None = None,
+        prefix_cache: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer

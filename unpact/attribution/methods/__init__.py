@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 class Options:
     """Settings of the attribution run: ``max_batch_tokens`` bounds each forward pass (rows x padded
     width); ``ig_steps`` is the number of integration steps of ``ig``; ``prefix_cache`` is ``loo``'s
-    key/value reuse (``None``: automatic, see ``unpact.attribution.loo``)."""
+    key/value reuse (``False``: plain padded batches, see ``unpact.attribution.loo``)."""
 
     max_batch_tokens: int = 4096
     ig_steps: int = 32
-    prefix_cache: bool | None = None
+    prefix_cache: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,43 @@
+"""benchmarks/book.py: the per-stage breakdown sums what the run recorded (organisms, unlearning, study tables)."""
+from __future__ import annotations
+
+import json
+import runpy
+import time
+from pathlib import Path
+
+import pytest
+
+from unpact.study import StudyCache
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "book.py"
+
+
+def test_stage_rows_sum_the_runs_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = runpy.run_path(str(SCRIPT))
+    cache = tmp_path / "cache"
+    (cache / "organism" / "o").mkdir(parents=True)
+    (cache / "organism" / "o" / "organism.json").write_text(json.dumps({"train_seconds": 2.0, "eval_seconds": 1.0}))
+    (cache / "unlearned" / "u").mkdir(parents=True)
+    (cache / "unlearned" / "u" / "unlearning.json").write_text(json.dumps({"duration_s": 4.0}))
+    study_cache = StudyCache(str(cache))
+    for kind, pause in (("attribution", 0.05), ("emphasis", 0.02), ("attribution", 0.0)):
+        study_cache.result(kind, {"model": kind, "pause": pause}, lambda p=pause: time.sleep(p) or p, table=True)
+    root = tmp_path / "repo"
+    (root / "book" / "executed").mkdir(parents=True)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    (root / "book" / "executed" / "00.stamp.json").write_text(
+        json.dumps({"notebook": "00_organism", "seconds": 20.0, "finished": finished}))
+    book["stage_rows"].__globals__["ROOT"] = root
+    rows = {r["stage"]: r for r in book["stage_rows"](cache, 30.0, 5.0, "")}
+    seconds = book["table_seconds"](cache)
+    assert seconds["attribution"] >= 0.05 and 0.02 <= seconds["emphasis"] < seconds["attribution"]
+    assert rows["organism (training and evaluation)"]["seconds"] == 3.0
+    assert rows["unlearning (all methods)"]["seconds"] == 4.0
+    assert rows[book["TABLE_STAGES"]["attribution"]]["seconds"] == round(seconds["attribution"], 1)
+    assert rows[book["TABLE_STAGES"]["relearning"]]["seconds"] == 0.0
+    remainder = next(r for name, r in rows.items() if name.startswith("notebooks' remainder"))
+    assert remainder["seconds"] == round(20.0 - 3.0 - 4.0 - sum(seconds.values()), 1)
+    assert rows["whole run (wall, unpact run)"]["seconds"] == 30.0
+    assert rows["notebook 00_organism"]["seconds"] == 20.0
+    assert any(name.startswith("book (") and r["seconds"] == 5.0 for name, r in rows.items())
