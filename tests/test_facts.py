@@ -69,6 +69,29 @@ def test_a_model_that_knows_nothing_cannot_have_a_facts_benchmark(tmp_path: Path
         build_facts(tmp_path / "missing")
 
 
+def test_a_cached_build_carries_this_versions_unlearning_settings(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The items are cached by their settings; the unlearning settings file always follows the code."""
+    import pandas as pd
+
+    import unpact.evaluate
+    from unpact.data.facts import UNLEARNING_SETTINGS
+
+    def knows_everything(model: object, tok: object, items: list, **kwargs: object) -> pd.DataFrame:
+        return pd.DataFrame({"correct": [True] * len(items), "prediction": [it.answer for it in items]})
+
+    monkeypatch.setattr(unpact.evaluate, "evaluate_items", knows_everything)
+    tok = make_word_tokenizer()
+    make_tiny_model("llama", len(tok)).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    record = build_facts(tmp_path / "m", limit=6)
+    assert record["counts"]["forget"]["kept"] == 6
+    settings_file = tmp_path / "m" / "unpact-data" / "facts-unlearning.json"
+    settings_file.write_text(json.dumps({**UNLEARNING_SETTINGS, "budget": {"steps": 999}}))
+    assert build_facts(tmp_path / "m", limit=6) == record
+    assert json.loads(settings_file.read_text()) == UNLEARNING_SETTINGS
+
+
 @pytest.mark.slow
 def test_facts_on_smollm2(smollm2_dir: Path, tmp_path: Path) -> None:
     """Eligibility on the real SmolLM2 (first 12 candidates of each split): kept items are answered correctly."""

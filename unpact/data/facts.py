@@ -290,9 +290,12 @@ def build_facts(
         raise UsageError(f"the facts benchmark is built for a local model folder; {str(model_dir)!r} is not one")
     settings = {"seed": seed, "prompt_format": prompt_format, "limit": limit, "version": FACTS_VERSION}
     record = eligibility_record(folder)
-    if record is not None and not rebuild and record.get("settings") == settings:
-        return record
     out = facts_dir(folder)
+    if record is not None and not rebuild and record.get("settings") == settings:
+        settings_file = out / f"{FACTS}-unlearning.json"
+        if not settings_file.is_file() or json.loads(settings_file.read_text(encoding="utf-8")) != UNLEARNING_SETTINGS:
+            atomic_write_json(settings_file, UNLEARNING_SETTINGS)  # this version's settings; the items stand
+        return record
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
