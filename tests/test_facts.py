@@ -13,6 +13,7 @@ from unpact.data.facts import (
     FACTS_SPLITS,
     build_facts,
     candidate_facts,
+    ensure_facts,
     forget_corpus_file,
     split_retain,
 )
@@ -89,6 +90,9 @@ def test_a_cached_build_carries_this_versions_unlearning_settings(tmp_path: Path
     settings_file = tmp_path / "m" / "unpact-data" / "facts-unlearning.json"
     settings_file.write_text(json.dumps({**UNLEARNING_SETTINGS, "budget": {"steps": 999}}))
     assert build_facts(tmp_path / "m", limit=6) == record
+    assert json.loads(settings_file.read_text()) == UNLEARNING_SETTINGS
+    settings_file.unlink()
+    assert ensure_facts(tmp_path / "m") == record  # built with other settings (limit): kept as they are
     assert json.loads(settings_file.read_text()) == UNLEARNING_SETTINGS
 
 

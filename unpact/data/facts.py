@@ -292,9 +292,7 @@ def build_facts(
     record = eligibility_record(folder)
     out = facts_dir(folder)
     if record is not None and not rebuild and record.get("settings") == settings:
-        settings_file = out / f"{FACTS}-unlearning.json"
-        if not settings_file.is_file() or json.loads(settings_file.read_text(encoding="utf-8")) != UNLEARNING_SETTINGS:
-            atomic_write_json(settings_file, UNLEARNING_SETTINGS)  # this version's settings; the items stand
+        _write_unlearning_settings(out)  # this version's settings; the items stand
         return record
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -332,6 +330,23 @@ def build_facts(
     atomic_write_jsonl(out / CORPUS_FILE, corpus)
     record = {"model": str(folder.resolve()), "settings": settings, "prompt_format_used": fmt,
               "judge": default_judge(fmt), "counts": counts, "sources": SOURCES, "corpus_statements": len(corpus)}
-    atomic_write_json(out / f"{FACTS}-unlearning.json", UNLEARNING_SETTINGS)
+    _write_unlearning_settings(out)
     atomic_write_json(out / ELIGIBILITY_FILE, record)
     return record
+
+
+def ensure_facts(model_dir: str | os.PathLike[str], device: str | None = None) -> dict[str, Any]:
+    """The facts of ``model_dir`` as built (whatever their build settings), else built with the defaults
+    (``build_facts``); either way the unlearning settings file is this version's."""
+    record = eligibility_record(model_dir)
+    if record is None:
+        return build_facts(model_dir, device=device)
+    _write_unlearning_settings(facts_dir(model_dir))
+    return record
+
+
+def _write_unlearning_settings(out: Path) -> None:
+    """Write ``UNLEARNING_SETTINGS`` to ``out/facts-unlearning.json`` unless it already holds them."""
+    path = out / f"{FACTS}-unlearning.json"
+    if not path.is_file() or json.loads(path.read_text(encoding="utf-8")) != UNLEARNING_SETTINGS:
+        atomic_write_json(path, UNLEARNING_SETTINGS)

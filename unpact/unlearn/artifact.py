@@ -32,6 +32,7 @@ from unpact.data.benchmarks import (
     copy_benchmark_data,
     data_folder,
 )
+from unpact.data.facts import FACTS, ensure_facts
 from unpact.data.schema import QAItem, load_items
 from unpact.errors import UsageError
 from unpact.io import atomic_directory, atomic_write_csv, atomic_write_json, read_jsonl
@@ -89,6 +90,8 @@ def unlearn_to_dir(
         raise UsageError("give probe and probe_key together (probe_key identifies the probe in the cache key)")
     base_model_dir = resolve_model(base_model_dir)
     cls = get_method(method)
+    if benchmark == FACTS and not (forget_file or retain_file):
+        ensure_facts(base_model_dir, device=device)  # built on first use, as `unpact eval` does
     settings = {} if forget_file or retain_file else benchmark_settings(base_model_dir, benchmark)
     p = build_params(cls.Params, {**settings.get("params", {}), **dict(params or {})}, method)  # errors early
     budget = budget or (Budget(**settings["budget"]) if "budget" in settings else cls.default_budget)
