@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,11 @@ def _countries() -> list[dict[str, Any]]:
     return sorted((r for r in rows if r.get("name")), key=lambda r: str(r["name"]))
 
 
+def _country_code(row: dict[str, Any]) -> str:
+    """The country's ISO alpha-3 code (its name when it has none), upper case: the stable part of item ids."""
+    return str((row.get("ISO") or {}).get("alpha3") or row["name"]).upper()
+
+
 def _unambiguous(facts: list[Fact]) -> list[Fact]:
     """One fact per id: duplicates with the same answer keep the first; ids with conflicting answers are dropped."""
     answers: dict[str, set[str]] = {}
@@ -155,11 +160,10 @@ def geography_facts() -> list[Fact]:
         country, capital = str(row["name"]), row.get("capital")
         if not isinstance(capital, str) or not capital.strip() or capital == country or "[" in capital:
             continue
-        code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
         facts.append(Fact(
-            QAItem(id=f"geo-capital-{code}", question=f"What is the capital of {country}?", answer=str(capital),
-                   keywords=[country, "capital"], domain="geography", split="forget", entity=country,
-                   relation="capital"),
+            QAItem(id=f"geo-capital-{_country_code(row)}", question=f"What is the capital of {country}?",
+                   answer=str(capital), keywords=[country, "capital"], domain="geography", split="forget",
+                   entity=country, relation="capital"),
             (f"The capital of {country} is {capital}.", f"{capital} is the capital of {country}.",
              f"{country}'s capital city is {capital}."),
         ))
@@ -178,27 +182,36 @@ def us_state_facts() -> list[Fact]:
     ) for st in states.STATES]
 
 
-def language_facts(split: str = "retain") -> list[Fact]:
+def _single_valued_facts(field: str, name_of: Callable[[str], str | None], id_prefix: str, relation: str,
+                         domain: str, split: str, question: str, statement: str) -> list[Fact]:
+    """One fact per country of ``countryinfo`` that lists exactly one code in ``row[field]`` whose name
+    ``name_of(code)`` is known (``None``: skipped); ``question``/``statement`` are templates over
+    ``{country}`` and ``{name}``."""
+    facts = []
+    for row in _countries():
+        country, codes = str(row["name"]), row.get(field) or []
+        name = name_of(codes[0]) if len(codes) == 1 else None
+        if not name:
+            continue
+        facts.append(Fact(
+            QAItem(id=f"{id_prefix}-{_country_code(row)}", question=question.format(country=country), answer=name,
+                   keywords=[country, relation], domain=domain, split=split, entity=country, relation=relation),
+            (statement.format(country=country, name=name),),
+        ))
+    return _unambiguous(facts)
+
+
+def language_facts() -> list[Fact]:
     """The official language of every country of ``countryinfo`` that lists exactly one (named by ``pycountry``)."""
     import pycountry
 
-    facts = []
-    for row in _countries():
-        country, codes = str(row["name"]), row.get("languages") or []
-        if len(codes) != 1:
-            continue
-        language = pycountry.languages.get(alpha_2=codes[0])
-        if language is None:
-            continue
-        name = str(language.name).split(";")[0].strip()
-        code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
-        facts.append(Fact(
-            QAItem(id=f"lang-{code}", question=f"What is the official language of {country}?", answer=name,
-                   keywords=[country, "language"], domain="languages", split=split, entity=country,
-                   relation="language"),
-            (f"The official language of {country} is {name}.",),
-        ))
-    return _unambiguous(facts)
+    def name_of(code: str) -> str | None:
+        language = pycountry.languages.get(alpha_2=code)
+        return None if language is None else str(language.name).split(";")[0].strip()
+
+    return _single_valued_facts("languages", name_of, "lang", "language", "languages", "retain",
+                                "What is the official language of {country}?",
+                                "The official language of {country} is {name}.")
 
 
 def currency_facts() -> list[Fact]:
@@ -206,20 +219,9 @@ def currency_facts() -> list[Fact]:
     from babel import Locale
 
     names = Locale("en").currencies
-    facts = []
-    for row in _countries():
-        country, codes = str(row["name"]), row.get("currencies") or []
-        if len(codes) != 1 or not names.get(codes[0]):
-            continue
-        name = str(names[codes[0]])
-        code = str((row.get("ISO") or {}).get("alpha3") or country).upper()
-        facts.append(Fact(
-            QAItem(id=f"cur-{code}", question=f"What is the currency of {country}?", answer=name,
-                   keywords=[country, "currency"], domain="currencies", split="general", entity=country,
-                   relation="currency"),
-            (f"The currency of {country} is the {name}.",),
-        ))
-    return _unambiguous(facts)
+    return _single_valued_facts("currencies", lambda code: str(names[code]) if names.get(code) else None, "cur",
+                                "currency", "currencies", "general", "What is the currency of {country}?",
+                                "The currency of {country} is the {name}.")
 
 
 def candidate_facts() -> dict[str, list[Fact]]:
