@@ -253,17 +253,27 @@ class Study:
         given = self.config.unlearned_models.get(f"{method}/{domain}")
         if given:
             return Path(given)
+        return self._unlearn(method, domain, self.config.steps, self.config.stop_at)
+
+    def _unlearn(self, method: str, domain: str, steps: int | None, stop_at: float | None, probed: bool = False,
+                 **extra: Any) -> Path:
+        """``unpact.unlearn.unlearn_to_dir`` of ``method`` on ``domain`` with this study's method parameters,
+        seed, device, dtype and data files, for ``steps`` (``None``: the method's budget) and ``stop_at``;
+        ``probed`` checks every ``probe_every`` steps; ``extra`` adds keyword arguments (a probe, other files)."""
         from unpact.unlearn import unlearn_to_dir
         from unpact.unlearn.params import Budget
 
         cfg = self.config
-        budget = Budget(steps=cfg.steps) if cfg.steps is not None else None
-        files = {}
+        params = dict(cfg.method_params.get(method) or {})
+        if probed:
+            params["eval_every"] = cfg.probe_every
+        files: dict[str, Any] = {}
         if cfg.data_dir:
             files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
-        return unlearn_to_dir(self.base_dir, domain, method, params=cfg.method_params.get(method), budget=budget,
-                              stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
-                              device=cfg.device, bf16=cfg.dtype == "bfloat16", **files)
+        return unlearn_to_dir(self.base_dir, domain, method, params=params,
+                              budget=Budget(steps=steps) if steps is not None else None, stop_at=stop_at,
+                              seed=cfg.seed, cache_root=cfg.cache_root, progress=False, device=cfg.device,
+                              bf16=cfg.dtype == "bfloat16", **{**files, **extra})
 
     def load(self, folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         return self.cache.load(folder, self.config.dtype, self.config.device)
@@ -431,8 +441,6 @@ class Study:
     def trajectory_dir(self, method: str, domain: str) -> Path:
         """The unlearning run of ``method`` on ``domain`` with a ``ForgetProbe`` every ``probe_every`` steps
         (same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact)."""
-        from unpact.unlearn import unlearn_to_dir
-        from unpact.unlearn.params import Budget
         from unpact.unlearn.probes import ForgetProbe
 
         cfg = self.config
@@ -442,14 +450,7 @@ class Study:
         probe = ForgetProbe(self.forget_items(domain), questions, utility, prompt_format=fmt, judge=cfg.judge)
         key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
                            "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain))}, length=32)
-        files = {}
-        if cfg.data_dir:
-            files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
-        params = {**dict(cfg.method_params.get(method) or {}), "eval_every": cfg.probe_every}
-        return unlearn_to_dir(self.base_dir, domain, method, params=params,
-                              budget=Budget(steps=cfg.steps) if cfg.steps is not None else None,
-                              stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
-                              device=cfg.device, bf16=cfg.dtype == "bfloat16", probe=probe, probe_key=key, **files)
+        return self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key)
 
     def trajectories(self) -> pd.DataFrame:
         """The probe rows of every (method, domain) run, with ``method`` and ``domain`` (``unpact.findings.depth``)."""
@@ -466,25 +467,17 @@ class Study:
         learning rate is constant and its batch streams are seeded independently of the budget, so the first
         ``op_step`` steps are those of the trajectory (``tests/test_linear_probe.py`` checks the weights)."""
         from unpact.findings.depth import depth_curves, operating_points
-        from unpact.unlearn import unlearn_to_dir
         from unpact.unlearn.artifact import PROBES_FILE
-        from unpact.unlearn.params import Budget
 
-        cfg = self.config
         probes = pd.read_csv(self.trajectory_dir(method, domain) / PROBES_FILE, dtype={"item_id": str})
         step = int(operating_points(depth_curves(probes.assign(method=method, domain=domain)))["op_step"].iloc[0])
-        if step < 1:
-            return None
-        files: dict[str, Any] = {}
-        if cfg.data_dir:
-            files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
-        return unlearn_to_dir(self.base_dir, domain, method, params=cfg.method_params.get(method),
-                              budget=Budget(steps=step), seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
-                              device=cfg.device, bf16=cfg.dtype == "bfloat16", **files)
+        return self._unlearn(method, domain, step, None) if step >= 1 else None
 
+    @functools.cached_property
     def _checkpoints(self) -> list[tuple[str, str, str, Path]]:
         """``(method, domain, point, folder)``: the base model (``method = "base"``, ``point = "base"``), and per
-        run its end-of-budget model and its operating-point model when it has one."""
+        run its end-of-budget model and its operating-point model when it has one (found once per study:
+        relearning and the linear probe read the same models)."""
         out = [("base", d, "base", self.base_dir) for d in self.config.domains]
         for method, domain in self.grid():
             out.append((method, domain, "end of budget", self.unlearned_dir(method, domain)))
@@ -501,7 +494,7 @@ class Study:
 
         fmt = getattr(self.config, "prompt_format", "auto")
         rows = []
-        for method, domain, point, folder in self._checkpoints():
+        for method, domain, point, folder in self._checkpoints:
             def run(folder: Path = folder, domain: str = domain) -> dict[str, Any]:
                 model, tok = self.load(folder)
                 return relearn_probe(model, tok, self.forget_items(domain), steps=self.config.relearn_steps,
@@ -521,7 +514,7 @@ class Study:
 
         fmt = getattr(self.config, "prompt_format", "auto")
         parts = []
-        for method, domain, point, folder in self._checkpoints():
+        for method, domain, point, folder in self._checkpoints:
             retain = [it for it in self.items(domain) if it.split == "retain"]
 
             def run(folder: Path = folder, domain: str = domain, retain: list[QAItem] = retain) -> pd.DataFrame:
@@ -545,16 +538,13 @@ class Study:
         from unpact.data.schema import save_items
         from unpact.findings.planted import REFERENCE, TREATMENT, UNLEARNED_PHRASING
         from unpact.organism import RECORD_FILE, organism_record, phrasing_items
-        from unpact.unlearn import unlearn_to_dir
         from unpact.unlearn.artifact import PROBES_FILE
-        from unpact.unlearn.params import Budget
-        from unpact.unlearn.probes import ForgetProbe
+        from unpact.unlearn.probes import PROBE_COLUMNS, ForgetProbe
 
         cfg = self.config
         if (cfg.data_dir or not (self.base_dir / RECORD_FILE).is_file()
                 or organism_record(self.base_dir)["world"]["question_phrasings"] <= UNLEARNED_PHRASING):
-            return pd.DataFrame(columns=["step", "item_id", "condition", "gold_lp", "first_rank", "correct",
-                                         "method", "domain"])
+            return pd.DataFrame(columns=[*PROBE_COLUMNS, "method", "domain"])
         fmt = getattr(cfg, "prompt_format", "auto")
         parts = []
         for domain in cfg.domains:
@@ -571,13 +561,9 @@ class Study:
             probe = ForgetProbe(forget, questions, utility, prompt_format=fmt, judge=cfg.judge)
             key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
                                "judge": cfg.judge}, length=32)
-            run = unlearn_to_dir(self.base_dir, domain, method,
-                                 params={**dict(cfg.method_params.get(method) or {}), "eval_every": cfg.probe_every},
-                                 budget=Budget(steps=cfg.steps) if cfg.steps is not None else None,
-                                 stop_at=cfg.stop_at, seed=cfg.seed, cache_root=cfg.cache_root, progress=False,
-                                 device=cfg.device, bf16=cfg.dtype == "bfloat16", probe=probe, probe_key=key,
-                                 forget_file=folder / "forget.jsonl",
-                                 retain_file=benchmark_file(self.base_dir, domain, "retain"))
+            run = self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key,
+                                forget_file=folder / "forget.jsonl",
+                                retain_file=benchmark_file(self.base_dir, domain, "retain"))
             parts.append(pd.read_csv(run / PROBES_FILE, dtype={"item_id": str}).assign(method=method, domain=domain))
         return pd.concat(parts, ignore_index=True)
 
