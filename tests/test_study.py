@@ -149,6 +149,28 @@ def test_trajectory_probes_and_relearning_on_the_micro_organism(micro_study: Stu
         assert then == pytest.approx(rerun[rerun["split"] == "forget"]["correct"].mean())
 
 
+def test_each_method_trains_once_and_analysis_variants_reuse_its_weights(micro_study: Study, cache_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from unpact.unlearn.artifact import read_record
+
+    def runs() -> list[Path]:
+        return sorted(p for p in (cache_dir / "unlearned").iterdir() if not p.name.startswith("."))
+
+    weights = micro_study.unlearned_dir("ga", "news")
+    probed = micro_study.trajectory_dir("ga", "news")
+    assert weights != probed and len(runs()) == 2  # the probed run, entered once more as the plain configuration
+    a, b = load_file(weights / "model.safetensors"), load_file(probed / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert read_record(weights) == read_record(probed)
+    # another KeyToken rule changes the probe's questions, not the weights: no second training run
+    other = Study(micro_study.config, cache=micro_study.cache, key_rule=KeyRule(top_k=1))
+    assert other.unlearned_dir("ga", "news") == weights and len(runs()) == 2
+    # a stop rule changes the weights: its own run
+    stopped = Study(micro_study.config, cache=micro_study.cache, stop_at=0.5)
+    assert stopped.unlearned_dir("ga", "news") not in (weights, probed) and len(runs()) == 3
+
+
 def test_linear_probe_and_planted_runs_on_the_micro_organism(micro_study: Study) -> None:
     from unpact.findings.planted import planted_estimate
 

@@ -183,7 +183,7 @@ class StudyConfig:
     prompt_format: str = "auto"
     max_items: int | None = None
     probe_style: str = "instruction"
-    probe_every: int = 2
+    probe_every: int | None = None
     relearn_steps: int = 10
 
     def __post_init__(self) -> None:
@@ -199,7 +199,7 @@ class StudyConfig:
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
         check_choice("probe emphasis style", self.probe_style, EMPHASIS_STYLES)
-        if self.probe_every < 1 or self.relearn_steps < 0:
+        if (self.probe_every is not None and self.probe_every < 1) or self.relearn_steps < 0:
             raise UsageError(f"probe_every must be >= 1 and relearn_steps >= 0, got {self.probe_every}, "
                              f"{self.relearn_steps}")
 
@@ -249,10 +249,15 @@ class Study:
                               **dict(cfg.organism_overrides))
 
     def unlearned_dir(self, method: str, domain: str) -> Path:
-        """The unlearned model of ``method`` on ``domain``: the user's checkpoint if given, else trained (cached)."""
+        """The unlearned model of ``method`` on ``domain``: the user's checkpoint if given, else trained (cached).
+        Without a stop rule it is the model of ``trajectory_dir`` (the same weights: the probe only reads the
+        model), so each method trains once; a study that differs only in what it analyses (KeyToken rule,
+        attribution method, judge) reuses those weights without training again."""
         given = self.config.unlearned_models.get(f"{method}/{domain}")
         if given:
             return Path(given)
+        if self.config.stop_at is None:  # the probed run's weights (unpact.unlearn.unlearn_to_dir): one run, not two
+            return self.trajectory_dir(method, domain, weights_only=True)
         return self._unlearn(method, domain, self.config.steps, self.config.stop_at)
 
     def _unlearn(self, method: str, domain: str, steps: int | None, stop_at: float | None, probed: bool = False,
@@ -266,7 +271,7 @@ class Study:
         cfg = self.config
         params = dict(cfg.method_params.get(method) or {})
         if probed:
-            params["eval_every"] = cfg.probe_every
+            params["eval_every"] = self.probe_every(domain)
         files: dict[str, Any] = {}
         if cfg.data_dir:
             files = {f"{s}_file": benchmark_file(self.base_dir, domain, s, cfg.data_dir) for s in ("forget", "retain")}
@@ -438,9 +443,19 @@ class Study:
                 "control": self.emphasized_questions(domain, method, style, "control"),
                 "hint": tuple(oracle_hint(it.question, it.answer) for it in forget)}
 
-    def trajectory_dir(self, method: str, domain: str) -> Path:
+    def probe_every(self, domain: str) -> int:
+        """Steps between the probe's checks: ``probe_every`` of the config, else the ``eval_every`` of the
+        benchmark's own unlearning settings (``facts``: ``unpact.data.facts.UNLEARNING_SETTINGS``), else 2."""
+        if self.config.probe_every is not None:
+            return self.config.probe_every
+        params = benchmark_settings(self.base_dir, domain, self.config.data_dir).get("params", {})
+        return int(params.get("eval_every", 2))
+
+    def trajectory_dir(self, method: str, domain: str, weights_only: bool = False) -> Path:
         """The unlearning run of ``method`` on ``domain`` with a ``ForgetProbe`` every ``probe_every`` steps
-        (same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact)."""
+        (same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact).
+        ``weights_only``: a cached run of the same weights, probed for another analysis or not, will do
+        (``reuse_unprobed`` of ``unpact.unlearn.unlearn_to_dir``)."""
         from unpact.unlearn.probes import ForgetProbe
 
         cfg = self.config
@@ -450,7 +465,8 @@ class Study:
         probe = ForgetProbe(self.forget_items(domain), questions, utility, prompt_format=fmt, judge=cfg.judge)
         key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
                            "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain))}, length=32)
-        return self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key)
+        return self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key,
+                             reuse_unprobed=weights_only)
 
     def trajectories(self) -> pd.DataFrame:
         """The probe rows of every (method, domain) run, with ``method`` and ``domain`` (``unpact.findings.depth``)."""
@@ -489,19 +505,25 @@ class Study:
     def relearning(self) -> pd.DataFrame:
         """``unpact.unlearn.probes.relearn_probe`` (``relearn_steps`` steps on half the forget items, accuracy on
         the other half) on the base model and on every unlearned model at the end of its budget and at its
-        operating point (``point``; ``_checkpoints``)."""
+        operating point (``point``; ``_checkpoints``). The relearning step size is the unlearning's own (the
+        benchmark's settings, e.g. 5e-5 for ``facts``; else the methods' default 1e-3): an attacker who can
+        fine-tune as hard as the unlearning did, no harder."""
+        from unpact.unlearn.params import CommonParams
         from unpact.unlearn.probes import relearn_probe
 
         fmt = getattr(self.config, "prompt_format", "auto")
         rows = []
         for method, domain, point, folder in self._checkpoints:
-            def run(folder: Path = folder, domain: str = domain) -> dict[str, Any]:
+            settings = benchmark_settings(self.base_dir, domain, self.config.data_dir).get("params", {})
+            lr = float(settings.get("lr", CommonParams.lr))
+
+            def run(folder: Path = folder, domain: str = domain, lr: float = lr) -> dict[str, Any]:
                 model, tok = self.load(folder)
                 return relearn_probe(model, tok, self.forget_items(domain), steps=self.config.relearn_steps,
-                                     seed=self.config.seed, prompt_format=fmt, judge=self.config.judge)
+                                     lr=lr, seed=self.config.seed, prompt_format=fmt, judge=self.config.judge)
 
             key = self._table_key(folder, domain, steps=self.config.relearn_steps, seed=self.config.seed,
-                                  judge=self.config.judge, format=fmt)
+                                  judge=self.config.judge, format=fmt, lr=lr)
             rows.append({"method": method, "domain": domain, "point": point,
                          **self.cache.result("relearning", key, run, table=True)})
         return pd.DataFrame(rows)
@@ -599,7 +621,8 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
     ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``, ``prompt_format``;
     and for the pretrained models studied beside the organism: ``pretrained_models`` (names of
     ``unpact models`` or folders; one study each per seed), ``pretrained_domains`` (default ``facts``),
-    ``pretrained_methods`` (default: ``methods``) and ``pretrained_max_items`` (items per split, 0 = all);
+    ``pretrained_methods`` (default: ``methods``), ``pretrained_styles`` (default: ``styles``) and
+    ``pretrained_max_items`` (items per split, 0 = all);
     ``finetuned_models`` (names fine-tuned on the synthetic world first, ``FINETUNED_PREFIX``) with
     ``finetuned_domains`` (default ``news``), sharing the pretrained methods and item limit.
     Other names are ignored. ``config`` sets further ``StudyConfig`` fields and wins over the parameters."""
@@ -626,6 +649,7 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
     shared = {k: v for k, v in fields.items() if k != "base_model"}
     pretrained = {**shared, "domains": tuple(p.get("pretrained_domains", (FACTS,))),
                   "methods": tuple(p.get("pretrained_methods") or fields.get("methods", PAPER_METHODS)),
+                  "styles": tuple(p.get("pretrained_styles") or fields.get("styles", EMPHASIS_STYLES)),
                   "max_items": p.get("pretrained_max_items") or None, "unlearned_models": {}, "data_dir": None,
                   **config}
     for name in p.get("pretrained_models", ()):

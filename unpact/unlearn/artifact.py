@@ -69,6 +69,7 @@ def unlearn_to_dir(
     progress: bool = True,
     probe: Any = None,
     probe_key: Any = None,
+    reuse_unprobed: bool = False,
 ) -> Path:
     """Unlearn ``benchmark``'s forget split from the model in ``base_model_dir``; return the output folder.
 
@@ -84,7 +85,11 @@ def unlearn_to_dir(
     ``probe``, a callable ``(model, tokenizer, step) -> DataFrame`` (see ``unpact.unlearn.unlearn``), is run
     at every check and its rows written to ``PROBES_FILE``; ``probe_key`` (a string, required with it)
     names what the probe measures and joins the cache key. (Both are typed ``Any`` so that callers may
-    pass the data files as ``**dict[str, Path]``.)
+    pass the data files as ``**dict[str, Path]``.) A probe only reads the model at the checks (greedy,
+    no randomness), so without a stop target the weights are those of the same run without a probe:
+    a probed run is then also entered in the cache as that unprobed configuration (files hard-linked),
+    and with ``reuse_unprobed`` an existing unprobed entry is returned at once instead of training
+    again (for callers that need the weights, not the probe rows); it always returns that entry.
     """
     if (probe is None) != (probe_key is None):
         raise UsageError("give probe and probe_key together (probe_key identifies the probe in the cache key)")
@@ -118,8 +123,14 @@ def unlearn_to_dir(
         "bf16": bf16,
         "settings": settings,
     }
+    unprobed = dict(config)
     if probe_key is not None:
         config["probe"] = probe_key
+    shares_weights = probe is not None and stop_at is None and out is None
+    if shares_weights and reuse_unprobed:
+        existing = artifact_dir("unlearned", f"{benchmark}-{method}", unprobed, cache_root)
+        if is_complete(existing):
+            return existing
 
     texts = _texts(forget_texts_file) if forget_texts_file else None
 
@@ -156,11 +167,36 @@ def unlearn_to_dir(
         dist.barrier()  # the other ranks return once the folder exists
         return target
     if out is None:
-        return cached_artifact("unlearned", f"{benchmark}-{method}", config, build, root=cache_root)
+        folder = cached_artifact("unlearned", f"{benchmark}-{method}", config, build, root=cache_root)
+        if shares_weights:
+            entry = artifact_dir("unlearned", f"{benchmark}-{method}", unprobed, cache_root)
+            _enter_as(folder, entry, unprobed)
+            return entry if reuse_unprobed else folder
+        return folder
     if _reusable(target, config):
         return target
     _write(target, config, benchmark, method, build)
     return target
+
+
+def _enter_as(folder: Path, target: Path, config: Mapping[str, Any]) -> None:
+    """Make ``target`` (unless complete) the cache entry of ``config`` holding ``folder``'s files, hard-linked
+    where the file system allows (else copied), with its own marker naming the folder it came from."""
+    import shutil
+
+    if is_complete(target):
+        return
+    marker = artifact_record(folder)
+    with atomic_directory(target) as tmp:
+        for path in folder.rglob("*"):
+            if path.is_file() and path.name != DONE_MARKER:
+                dest = tmp / path.relative_to(folder)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, dest)
+                except OSError:
+                    shutil.copy2(path, dest)
+        atomic_write_json(tmp / DONE_MARKER, {**marker, "config": dict(config), "entered_from": folder.name})
 
 
 def _reusable(target: Path, config: Mapping[str, Any]) -> bool:
