@@ -137,7 +137,9 @@ def stage_rows(cache: Path, total: float, book: float, book_note: str) -> list[d
         for r in (json.loads(f.read_text()) for f in (cache / "organism").rglob("organism.json"))
     )
     unlearning = sum(
-        float(json.loads(f.read_text()).get("duration_s", 0)) for f in (cache / "unlearned").rglob("unlearning.json")
+        float(json.loads((f.parent / "unlearning.json").read_text()).get("duration_s", 0))
+        for f in (cache / "unlearned").glob("*/unpact-artifact.json")
+        if "entered_from" not in json.loads(f.read_text())  # the same run entered twice (unpact.unlearn.artifact)
     )
     tables = table_seconds(cache)
     started = time.time() - total - book
