@@ -74,6 +74,10 @@ def test_probe_accuracy_per_layer_with_relation_candidates(tiny_llama: tuple[Any
     assert (frame["chance"] == 0.5).all()  # two train answers per relation
     assert (frame["n_test"] == 2).all() and (frame["n_unscorable"] == 1).all() and (frame["n_train"] == 4).all()
     assert frame["accuracy"].isin([0.0, 0.5, 1.0]).all()
+    # answers that no train item of the relation has (facts: capitals) leave nothing to score: NaN, not chance
+    unique = probe_accuracy(model, tok, train, test[2:], prompt_format="plain")
+    assert unique["accuracy"].isna().all() and (unique["n_test"] == 0).all() and (unique["n_unscorable"] == 1).all()
+    assert len(unique) == len(frame)
     states = last_token_states(model, tok, [it.question for it in train], "plain")
     assert states.shape == (model.config.num_hidden_layers + 1, 4, model.config.hidden_size)
     # the last layer's state at the last prompt token is what the LM head reads there

@@ -24,6 +24,10 @@ Design (a *transfer* probe, so that a high score cannot come from memorising the
   same relation (``QAItem.relation``; all train answers when items carry none), so knowing the
   relation earns nothing. Test items whose gold answer is not among their candidates cannot be
   scored and are left out (``n_unscorable``). Chance = mean over the scored items of 1 / #candidates.
+  A benchmark whose forget answers are never retain answers of the same relation (``facts``: each
+  capital belongs to one country) leaves nothing to score: every layer's accuracy is NaN with
+  ``n_test`` 0, and the relearning probe (``unpact.unlearn.probes.relearn_probe``) is its test of
+  hidden vs erased.
 """
 from __future__ import annotations
 
@@ -113,17 +117,19 @@ def probe_accuracy(model: Any, tokenizer: Any, train_items: Sequence[QAItem], te
     test_cand = [_candidates(train_items, it, classes) for it in test_items]
     scorable = [k for k, (it, cand) in enumerate(zip(test_items, test_cand))
                 if it.answer in classes and classes.index(it.answer) in cand]
+    n = len(train_items)
+    if not scorable:  # e.g. facts: every capital is one country's, no retain item shares it; nothing to fit for
+        layers = int(model.config.get_text_config().num_hidden_layers) + 1
+        return pd.DataFrame([{"layer": layer, "accuracy": float("nan"), "chance": float("nan"), "n_train": n,
+                              "n_test": 0, "n_unscorable": len(test_items), "lam": float("nan")}
+                             for layer in range(layers)], columns=list(PROBE_COLUMNS))
     states = last_token_states(model, tokenizer, [it.question for it in train_items] +
                                [test_items[k].question for k in scorable], prompt_format)
-    n = len(train_items)
     rows = []
     for layer, h in enumerate(states):
-        if scorable:
-            pred, lam = ridge_probe(h[:n], train_y, h[n:], train_cand, [test_cand[k] for k in scorable], len(classes))
-            gold = np.array([classes.index(test_items[k].answer) for k in scorable])
-            accuracy, chance = float((pred == gold).mean()), float(np.mean([1 / len(test_cand[k]) for k in scorable]))
-        else:
-            accuracy, chance, lam = float("nan"), float("nan"), float("nan")
+        pred, lam = ridge_probe(h[:n], train_y, h[n:], train_cand, [test_cand[k] for k in scorable], len(classes))
+        gold = np.array([classes.index(test_items[k].answer) for k in scorable])
+        accuracy, chance = float((pred == gold).mean()), float(np.mean([1 / len(test_cand[k]) for k in scorable]))
         rows.append({"layer": layer, "accuracy": accuracy, "chance": chance, "n_train": n, "n_test": len(scorable),
                      "n_unscorable": len(test_items) - len(scorable), "lam": lam})
     return pd.DataFrame(rows, columns=list(PROBE_COLUMNS))
