@@ -161,6 +161,26 @@ def test_preregistered_verdicts_need_effect_size_n_and_a_working_positive_contro
     assert all(name in text for name in PREREGISTERED) and "0.1 nats" in text
 
 
+def test_family_readings_state_each_familys_verdict_and_conditions() -> None:
+    from unpact.findings.headlines import FindingResult, family_readings
+
+    focus = {"key_contribution_falls": _est(-0.2, -0.3, -0.1), "most_keytokens_disrupted": _est(0.55, 0.45, 0.65)}
+    gains = {"key_contribution_falls": _est(0.31, 0.22, 0.39), "most_keytokens_disrupted": _est(0.08, 0.05, 0.12)}
+    results = {}
+    for family, est, models in (("organism", focus, ["llama"]), ("pretrained", gains, ["smollm2-135m"])):
+        v = preregistered_verdict("keyword_focus", est, 40)
+        head = {"name": "KeyTokens disrupted", "direction": "higher = focus more disrupted",
+                **est["most_keytokens_disrupted"]}
+        results[family] = (FindingResult(v, est, head, "detail line"), models)
+    text = family_readings(results)
+    organism, pretrained = text.splitlines()
+    assert "**organism** (llama): **partly**, 40 independent questions" in organism
+    assert "mean contribution change of base KeyTokens met (-0.20 [-0.30, -0.10])" in organism
+    assert "share of KeyTokens disrupted (shrunk or sign-flipped) not met" in organism
+    assert "**pretrained** (smollm2-135m): **not reproduced**" in pretrained
+    assert "base KeyTokens not met (0.31 [0.22, 0.39])" in pretrained and pretrained.endswith("detail line.")
+
+
 def test_relearn_probe_leaves_the_model_untouched_and_reports_both_halves(tiny_llama: tuple[Any, Any]) -> None:
     model, tok = tiny_llama
     before = [p.detach().clone() for p in model.parameters()]

@@ -25,7 +25,7 @@ from unpact.findings.depth import depth_curves, operating_points, recovery_estim
 from unpact.findings.destruction import destructive_rates
 from unpact.findings.focus import key_change_by_question, key_token_fates
 from unpact.findings.frames import pool
-from unpact.findings.verdicts import PreRegisteredVerdict, preregistered_verdict
+from unpact.findings.verdicts import PREREGISTERED, PreRegisteredVerdict, preregistered_verdict
 from unpact.report import family_summary, fmt_ci, headline
 from unpact.stats import cluster_mean_summary
 
@@ -133,3 +133,22 @@ def family_table(results: dict[str, tuple[FindingResult, list[str]]]) -> pd.Data
                      "headline": h["name"], "value [95% CI]": fmt_ci(h["value"], h["ci_low"], h["ci_high"]),
                      "questions": res.verdict.n_questions, "reason": res.verdict.reason or ""})
     return pd.DataFrame(rows)
+
+
+def family_readings(results: dict[str, tuple[FindingResult, list[str]]]) -> str:
+    """What each model family showed, in words, from its result: one Markdown bullet per family with the
+    verdict, each pre-registered condition met or not with its estimate, and the detail line (the chapter's
+    text for every family, not only the first one its figures show)."""
+    lines = []
+    for family, (res, models) in results.items():
+        statistic = {c.name: c.statistic for c in PREREGISTERED[res.verdict.finding].conditions}
+        conditions = "; ".join(
+            f"{statistic.get(name, name)} {'met' if met else 'not met'}"
+            + (f" ({_ci(res.estimates[name])})" if name in res.estimates else "")
+            for name, met in res.verdict.conditions.items())
+        h = res.headline
+        lines.append(f"- **{family}** ({', '.join(models) or 'no model'}): **{res.verdict.label}**, "
+                     f"{res.verdict.n_questions} independent questions. {h['name']}: "
+                     f"{fmt_ci(h['value'], h['ci_low'], h['ci_high'])} ({h['direction']}). "
+                     f"Conditions: {conditions or 'none evaluated'}. {res.detail}.")
+    return "\n".join(lines)
