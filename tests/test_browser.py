@@ -15,7 +15,9 @@ to ``_build/screenshots/<width>/`` of the built book (look at them). Checked on 
 - on the introduction at 1280 px: the verdict figure and the status table end within the first
   1000 px.
 
-Skipped (with the reason) when Chromium is not installed; ``.ci/run`` installs it.
+Skipped (with the reason) when Chromium is not installed; ``.ci/run`` installs it. With
+``UNPACT_READER_BOOK=_build/html`` the same checks read a book already built (the quick book of
+``make book``) instead of building the micro one.
 """
 from __future__ import annotations
 
@@ -109,6 +111,13 @@ def toc_pages() -> list[str]:
 
 @pytest.fixture(scope="session")
 def html_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The micro book built for the tests, or the built HTML folder named by ``UNPACT_READER_BOOK`` (to read
+    a book built otherwise, e.g. the quick book of ``make book``: ``UNPACT_READER_BOOK=_build/html``)."""
+    given = os.environ.get("UNPACT_READER_BOOK")
+    if given:
+        if not (Path(given) / INTRO).is_file():
+            pytest.fail(f"UNPACT_READER_BOOK={given!r} holds no built book ({INTRO} is missing)")
+        return Path(given).resolve()
     return built_book(tmp_path_factory) / "_build" / "html"
 
 
