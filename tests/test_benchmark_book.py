@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from unpact.cache import DONE_MARKER
 from unpact.study import StudyCache
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "book.py"
@@ -18,8 +19,10 @@ def test_stage_rows_sum_the_runs_records(tmp_path: Path, monkeypatch: pytest.Mon
     cache = tmp_path / "cache"
     (cache / "organism" / "o").mkdir(parents=True)
     (cache / "organism" / "o" / "organism.json").write_text(json.dumps({"train_seconds": 2.0, "eval_seconds": 1.0}))
-    (cache / "unlearned" / "u").mkdir(parents=True)
-    (cache / "unlearned" / "u" / "unlearning.json").write_text(json.dumps({"duration_s": 4.0}))
+    for run, marker in (("u", {"config": {}}), ("u-entered", {"config": {}, "entered_from": "u"})):
+        (cache / "unlearned" / run).mkdir(parents=True)  # one run, entered a second time: counted once
+        (cache / "unlearned" / run / "unlearning.json").write_text(json.dumps({"duration_s": 4.0}))
+        (cache / "unlearned" / run / DONE_MARKER).write_text(json.dumps(marker))
     study_cache = StudyCache(str(cache))
     for kind, pause in (("attribution", 0.05), ("emphasis", 0.02), ("attribution", 0.0)):
         study_cache.result(kind, {"model": kind, "pause": pause}, lambda p=pause: time.sleep(p) or p, table=True)
