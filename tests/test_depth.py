@@ -78,6 +78,20 @@ def test_probe_is_called_at_every_check_and_rows_carry_the_step(tiny_llama: tupl
     np.testing.assert_allclose(last["gold_lp"].to_numpy(), direct["gold_lp"].to_numpy(), atol=1e-5)
 
 
+def test_dense_early_checks_add_every_step_up_to_the_bound(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    probe = ForgetProbe(FORGET, {"plain": [it.question for it in FORGET]}, prompt_format="plain")
+    params = {"eval_every": 4, "check_every_step_until": 2, "batch_size": 2, "retain_batch_size": 2}
+    result = unlearn(model, tok, FORGET, RETAIN, "ga", params, Budget(steps=5), progress=False, probe=probe)
+    assert result.probes is not None
+    assert sorted(result.probes["step"].unique()) == [0, 1, 2, 4, 5]
+    checked = result.log.dropna(subset=["forget_accuracy"])["step"].tolist()
+    assert checked == [0, 1, 2, 4, 5]
+    with pytest.raises(UsageError, match="check_every_step_until"):
+        unlearn(model, tok, FORGET, RETAIN, "ga", {**params, "check_every_step_until": -1}, Budget(steps=1),
+                progress=False)
+
+
 def _frame() -> pd.DataFrame:
     """Two runs, 3 questions, steps 0/1/2: a planted +1 nat key effect, +0 control, +2 hint at step 2."""
     rows = []

@@ -7,9 +7,9 @@ the same code runs in one CPU process, in several (``accelerate launch --multi_g
 -m unpact.cli unlearn --device cpu ...``: data parallel over gloo; every process draws the same global
 batch and trains on its shard, so the trajectory is the single-process one to float rounding) and
 under ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` on GPUs. Every ``eval_every`` steps
-(and at steps 0 and last) the
-forget and retain accuracy (``unpact.evaluate.evaluate_items``: greedy exact match, multiple choice
-by option likelihood) of the first ``eval_items`` items is logged; the stop target
+(and at step 0, at every step up to ``check_every_step_until`` and at the last step) the forget and
+retain accuracy (``unpact.evaluate.evaluate_items``: greedy exact match, multiple choice by option
+likelihood) of the first ``eval_items`` items is logged; the stop target
 (``stop_at``) is checked there. A loss that is NaN or infinite stops the run with
 ``TrainingDiverged`` naming the method and step. A ``probe`` (e.g.
 ``unpact.unlearn.probes.ForgetProbe``) is called at the same checks, on the model as it would be
@@ -102,8 +102,9 @@ def unlearn(
     ``forget_texts`` only (MUSE/WMDP-style: unlearn a corpus, evaluate the questions, which are then
     used only to measure accuracy and the stop target). ``device=None`` uses the CPU unless a GPU
     is present; ``bf16`` trains in bfloat16 mixed precision. ``probe(model, tokenizer, step)`` is
-    called at every check (step 0, every ``eval_every`` steps, the last step) on the model as it
-    would be returned then; its frames, concatenated, are ``UnlearnResult.probes``.
+    called at every check (step 0, every ``eval_every`` steps, every step up to ``check_every_step_until``,
+    the last step) on the model as it would be returned then; its frames, concatenated, are
+    ``UnlearnResult.probes``.
     """
     cls = get_method(method)
     p = build_params(cls.Params, params, method)
@@ -213,7 +214,7 @@ class _Run:
         try:
             for step in range(1, self.total + 1):
                 row = self.step(step)
-                if step % self.params.eval_every == 0 or step == self.total:
+                if self.is_check(step):
                     f_acc, r_acc = self.evaluate(step)
                     row = replace(row, forget_accuracy=f_acc, retain_accuracy=r_acc)
                 rows.append(row)
@@ -225,6 +226,12 @@ class _Run:
         finally:
             bar.close()
         return rows, "budget"
+
+    def is_check(self, step: int) -> bool:
+        """Whether ``step`` is a check: every ``eval_every`` steps, every step up to ``check_every_step_until``,
+        and the last step."""
+        p = self.params
+        return step % p.eval_every == 0 or step <= p.check_every_step_until or step == self.total
 
     def step(self, step: int) -> LogRow:
         """One optimizer step on the next forget and retain batches."""

@@ -73,6 +73,8 @@ class CommonParams:
     weight_decay: float = param(0.0, "no decay: unlearning runs are short and decay would also move retain knowledge")
     eval_every: int = param(10, "forget/retain accuracy (and the stop target) checked every 10 steps: "
                                 "cheap on the organism")
+    check_every_step_until: int = param(0, "0 = checks only every eval_every steps; N > 0 also checks at every "
+                                           "step 1..N, where a pretrained model's forget accuracy falls fastest")
     eval_items: int = param(64, "items of each of forget/retain scored at every check (the first N); "
                                 "final metrics use all")
     retain_with_general: bool = param(False, "retain batches use the retain QA only; "
@@ -87,8 +89,8 @@ class CommonParams:
         for name in ("lr", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"parameter {name!r} must be > 0, got {getattr(self, name)!r}")
-        if self.lora_r < 0 or self.weight_decay < 0:
-            raise UsageError("parameters 'lora_r' and 'weight_decay' must be >= 0")
+        if self.lora_r < 0 or self.weight_decay < 0 or self.check_every_step_until < 0:
+            raise UsageError("parameters 'lora_r', 'weight_decay' and 'check_every_step_until' must be >= 0")
 
 
 def param_fields(cls: type[CommonParams]) -> list[tuple[str, Any, Any, str]]:

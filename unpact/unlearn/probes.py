@@ -6,11 +6,11 @@
       first_rank = 1 + #{v : logit_v > logit_{y_1}} at the answer's first position (1 = top-1).
   Continuous measures: they move long before a greedy answer flips.
 - ``ForgetProbe``: a callback for ``unpact.unlearn.unlearn(..., probe=...)``. At every check of the
-  loop (step 0, every ``eval_every`` steps, the last step) it scores the forget items under each
-  *condition* (a question text per item: plain, key emphasis, control emphasis, oracle hint, ...)
-  and the greedy answer's correctness, plus the accuracy on ``utility_items`` (held-out items no
-  method trains on): one row per (step, item, condition) with ``gold_lp, first_rank, correct``, and
-  rows with ``condition = "utility"`` (``item_id`` of the utility item).
+  loop (step 0, every ``eval_every`` steps, every step up to ``check_every_step_until``, the last step)
+  it scores the forget items under each *condition* (a question text per item: plain, key emphasis,
+  control emphasis, oracle hint, ...) and the greedy answer's correctness, plus the accuracy on
+  ``utility_items`` (held-out items no method trains on): one row per (step, item, condition) with
+  ``gold_lp, first_rank, correct``, and rows with ``condition = "utility"`` (``item_id`` of the utility item).
 - ``relearn_probe``: the relearning attack (Lynch et al. 2024; Deeb & Roger 2024): fine-tune a copy
   of the unlearned model for ``steps`` AdamW steps on one half of the forget items (answer-token
   loss), then greedy accuracy on the *other* half, which it never saw. Knowledge that comes back on
