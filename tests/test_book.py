@@ -58,10 +58,10 @@ def test_status_table_reads_summaries_and_marks_missing_ones(tmp_path: Path) -> 
     (folder / "summary.json").write_text(json.dumps(_summary()))
     text = status_markdown(tmp_path, "p")
     rows = [line for line in text.splitlines() if line.startswith("| {doc}")]
-    assert len(rows) == 3
+    assert len(rows) == 3  # one row per finding, one column per model family
+    assert text.splitlines()[0] == "| Finding: headline measure | organism |"
     assert "not run yet" in rows[0] and "not run yet" in rows[2]
-    assert "**partly**" in rows[1] and "recovery rate: 0.42 [0.35, 0.50]" in rows[1] and rows[1].endswith("| 120 |")
-    assert "Rule conditions" not in text  # no summary records its conditions: no empty column
+    assert rows[1].endswith(": recovery rate | **partly** 0.42 [0.35, 0.50]; n = 120 |")
     found = findings_markdown(tmp_path, "p")
     assert (
         "**Partly** on the organism: recovery rate = 0.42 [0.35, 0.50], n = 120 (higher = more knowledge left)."
@@ -84,8 +84,8 @@ def test_status_table_shows_conditions_control_and_independent_questions(tmp_pat
     }
     (folder / "summary.json").write_text(json.dumps(summary))
     row = next(line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line)
-    assert "| (a) ✓ · (b) ✗ |" in row  # compact in the table, spelled out in the findings list below it
-    assert row.endswith("| 72 questions (1,440 pairs) |")
+    # conditions compact in the table, spelled out in the findings list below it
+    assert row.endswith("| **not reproduced** 0.42 [0.35, 0.50]; (a) ✓ · (b) ✗; 72 questions (1,440 pairs) |")
     found = findings_markdown(tmp_path, "p")
     assert "control (random non-key tokens) = 0.41 [0.0015, 0.44]" in found
     assert "✓ met: key recovery CI low > 0 (0.35); ✗ not met: key > control (McNemar p < 0.05) (0.81)" in found
@@ -381,11 +381,22 @@ def test_status_table_has_a_row_per_model_family(tmp_path: Path) -> None:
     write_summary(tmp_path / "results" / "p" / "02_recovery_by_emphasis", "Recovery", "not reproduced",
                   {"name": "key - control log-prob", "value": 0.01, "ci_low": -0.02, "ci_high": 0.03, "n": 72},
                   family="organism", models=["llama"], by_family={"pretrained": pretrained})
-    rows = [line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line]
-    assert len(rows) == 2
-    assert "organism (llama)" in rows[0] and "**not reproduced**" in rows[0]
-    assert "pretrained (smollm2-135m)" in rows[1] and "**not testable**" in rows[1]
-    assert rows[1].endswith("| 30 questions (90 pairs) |")
+    text = status_markdown(tmp_path, "p")
+    assert text.splitlines()[0] == "| Finding: headline measure | organism (llama) | pretrained (smollm2-135m) |"
+    rows = [line for line in text.splitlines() if "02_recovery" in line]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split(" | ")]
+    assert cells[1] == "**not reproduced** 0.010 [-0.020, 0.030]; n = 72"
+    assert cells[2] == "**not testable** 0.10 [-0.20, 0.40]; 30 questions (90 pairs)"
+    first = next(line for line in text.splitlines() if "01_keyword" in line)
+    assert first.count("not run yet") == 2
+    untested = family_summary("not testable", {"name": "key - control log-prob", "value": None, "n": 0},
+                              "no operating point", family="pretrained", models=["smollm2-135m"])
+    write_summary(tmp_path / "results" / "p" / "02_recovery_by_emphasis", "Recovery", "not reproduced",
+                  {"name": "key - control log-prob", "value": 0.01, "ci_low": -0.02, "ci_high": 0.03, "n": 72},
+                  family="organism", models=["llama"], by_family={"pretrained": untested})
+    row = next(line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line)
+    assert row.endswith("| **not testable**; n = 0 |")  # no "n/a [n/a, n/a]" where nothing was measured
     found = findings_markdown(tmp_path, "p")
     assert "on the pretrained models (smollm2-135m): key - control log-prob = 0.10 [-0.20, 0.40]" in found
     figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")

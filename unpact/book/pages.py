@@ -130,30 +130,39 @@ def finding_summaries(root: Path, profile_name: str) -> dict[str, dict[str, Any]
 
 
 def status_markdown(root: Path, profile_name: str) -> str:
-    """The introduction's status table: one row per finding, from the notebooks' ``summary.json``.
-
-    The rule conditions column (met / not met) appears when any summary records ``conditions``.
-    """
+    """The introduction's status table, from the notebooks' ``summary.json``: one row per finding (its
+    headline measure under its title), one column per model family, each cell the family's verdict, the
+    headline value with its 95% CI, the rule's conditions met / not met (when recorded) and n."""
     summaries = finding_summaries(root, profile_name)
     entries = {nb: family_entries(s) if s else [] for nb, s in summaries.items()}
-    with_conditions = any(e.get("conditions") for es in entries.values() for e in es)
-    header = ["Finding", "Models", "Verdict", "Headline: value [95% CI]",
-              *(["Rule conditions"] if with_conditions else []), "n"]
+    families = list(dict.fromkeys(family_label(e) for es in entries.values() for e in es)) or ["results"]
+    header = ["Finding: headline measure", *families]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    for nb, s in summaries.items():
+    for nb, es in entries.items():
         link = f"{{doc}}`{FINDING_TITLES[nb]} </book/executed/{nb}>`"
-        if s is None:
-            lines.append("| " + " | ".join([link, "", "not run yet", *[""] * (len(header) - 3)]) + " |")
+        if not es:
+            lines.append("| " + " | ".join([link, *["not run yet"] * len(families)]) + " |")
             continue
-        for e in entries[nb]:
-            cells = [link, _cell(family_label(e)), f"**{e['verdict']}**",
-                     f"{_cell(e['headline']['name'])}: {value_ci(e['headline'])}"]
-            if with_conditions:
-                cells.append(_cell(conditions_marks(e) or "not recorded"))
-            lines.append("| " + " | ".join([*cells, sample_size(e)]) + " |")
-    source = (f"Profile `{profile_name}`, from `results/{profile_name}/*/summary.json`; two significant figures; "
-              "n = independent questions (pairs) where recorded, else the headline's count.")
+        measure = es[0]["headline"]["name"]
+        by_family = {family_label(e): e for e in es}
+        cells = [_status_cell(by_family[f], measure) if f in by_family else "not run" for f in families]
+        lines.append("| " + " | ".join([f"{link}: {_cell(measure)}", *cells]) + " |")
+    source = (f"Profile `{profile_name}`, from `results/{profile_name}/*/summary.json`; value [95% CI] to two "
+              "significant figures; (a), (b): the rule's conditions, met ✓ or not ✗; n = independent questions "
+              "(pairs) where recorded, else the headline's count.")
     return "\n".join(lines) + "\n\n" + source + "\n"
+
+
+def _status_cell(entry: dict[str, Any], measure: str) -> str:
+    """``**reproduced** 0.85 [0.83, 0.87]; (a) ✓ · (b) ✓; 72 questions`` (the measure named when it differs; no
+    value when the headline was not measured, as where the finding is not testable)."""
+    n = sample_size(entry)
+    headline = entry["headline"]
+    named = "" if headline["name"] == measure else f"{headline['name']}: "
+    value = f" {named}{value_ci(headline)}" if headline.get("value") is not None else ""
+    parts = [f"**{entry['verdict']}**{value}", conditions_marks(entry),
+             n if "questions" in n else f"n = {n}"]
+    return _cell("; ".join(part for part in parts if part))
 
 
 def findings_markdown(root: Path, profile_name: str) -> str:
