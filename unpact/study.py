@@ -506,8 +506,9 @@ class Study:
         """``unpact.unlearn.probes.relearn_probe`` (``relearn_steps`` steps on half the forget items, accuracy on
         the other half) on the base model and on every unlearned model at the end of its budget and at its
         operating point (``point``; ``_checkpoints``). The relearning step size is the unlearning's own (the
-        benchmark's settings, e.g. 5e-5 for ``facts``; else the methods' default 1e-3): an attacker who can
-        fine-tune as hard as the unlearning did, no harder."""
+        study's ``method_params`` lr of the method, else the benchmark's settings, e.g. 5e-5 for ``facts``, else
+        the methods' default 1e-3; the base model: the benchmark's): an attacker who can fine-tune as hard as
+        the unlearning did, no harder."""
         from unpact.unlearn.params import CommonParams
         from unpact.unlearn.probes import relearn_probe
 
@@ -515,7 +516,7 @@ class Study:
         rows = []
         for method, domain, point, folder in self._checkpoints:
             settings = benchmark_settings(self.base_dir, domain, self.config.data_dir).get("params", {})
-            lr = float(settings.get("lr", CommonParams.lr))
+            lr = float((self.config.method_params.get(method) or {}).get("lr", settings.get("lr", CommonParams.lr)))
 
             def run(folder: Path = folder, domain: str = domain, lr: float = lr) -> dict[str, Any]:
                 model, tok = self.load(folder)

@@ -126,11 +126,11 @@ def unlearn_to_dir(
     unprobed = dict(config)
     if probe_key is not None:
         config["probe"] = probe_key
+    name = f"{benchmark}-{method}"
     shares_weights = probe is not None and stop_at is None and out is None
-    if shares_weights and reuse_unprobed:
-        existing = artifact_dir("unlearned", f"{benchmark}-{method}", unprobed, cache_root)
-        if is_complete(existing):
-            return existing
+    entry = artifact_dir("unlearned", name, unprobed, cache_root) if shares_weights else None
+    if entry is not None and reuse_unprobed and is_complete(entry):
+        return entry
 
     texts = _texts(forget_texts_file) if forget_texts_file else None
 
@@ -155,7 +155,7 @@ def unlearn_to_dir(
             atomic_write_csv(tmp / PROBES_FILE, result.probes)
         return {"record": record}
 
-    target = artifact_dir("unlearned", f"{benchmark}-{method}", config, cache_root) if out is None else Path(out)
+    target = artifact_dir("unlearned", name, config, cache_root) if out is None else Path(out)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     if world > 1 and not _reusable(target, config):
         # Several processes (accelerate launch): all train together, only rank 0 writes (atomically).
@@ -167,10 +167,9 @@ def unlearn_to_dir(
         dist.barrier()  # the other ranks return once the folder exists
         return target
     if out is None:
-        folder = cached_artifact("unlearned", f"{benchmark}-{method}", config, build, root=cache_root)
-        if shares_weights:
-            entry = artifact_dir("unlearned", f"{benchmark}-{method}", unprobed, cache_root)
-            _enter_as(folder, entry, unprobed)
+        folder = cached_artifact("unlearned", name, config, build, root=cache_root)
+        if entry is not None:
+            cached_artifact("unlearned", name, unprobed, _linked_from(folder), root=cache_root)
             return entry if reuse_unprobed else folder
         return folder
     if _reusable(target, config):
@@ -179,15 +178,12 @@ def unlearn_to_dir(
     return target
 
 
-def _enter_as(folder: Path, target: Path, config: Mapping[str, Any]) -> None:
-    """Make ``target`` (unless complete) the cache entry of ``config`` holding ``folder``'s files, hard-linked
-    where the file system allows (else copied), with its own marker naming the folder it came from."""
+def _linked_from(folder: Path) -> Callable[[Path], dict[str, Any]]:
+    """A ``cached_artifact`` build that fills the new entry with ``folder``'s files, hard-linked where the file
+    system allows (else copied); its marker keeps ``folder``'s facts and names it (``entered_from``)."""
     import shutil
 
-    if is_complete(target):
-        return
-    marker = artifact_record(folder)
-    with atomic_directory(target) as tmp:
+    def build(tmp: Path) -> dict[str, Any]:
         for path in folder.rglob("*"):
             if path.is_file() and path.name != DONE_MARKER:
                 dest = tmp / path.relative_to(folder)
@@ -196,7 +192,10 @@ def _enter_as(folder: Path, target: Path, config: Mapping[str, Any]) -> None:
                     os.link(path, dest)
                 except OSError:
                     shutil.copy2(path, dest)
-        atomic_write_json(tmp / DONE_MARKER, {**marker, "config": dict(config), "entered_from": folder.name})
+        facts = {k: v for k, v in artifact_record(folder).items() if k not in ("kind", "name", "config")}
+        return {**facts, "entered_from": folder.name}
+
+    return build
 
 
 def _reusable(target: Path, config: Mapping[str, Any]) -> bool:
