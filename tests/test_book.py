@@ -390,17 +390,18 @@ def test_status_table_has_a_row_per_model_family(tmp_path: Path) -> None:
     assert cells[2] == "**not testable** 0.10 [-0.20, 0.40]; 30 questions (90 pairs)"
     first = next(line for line in text.splitlines() if "01_keyword" in line)
     assert first.count("not run yet") == 2
-    untested = family_summary("not testable", {"name": "key - control log-prob", "value": None, "n": 0},
+    found = findings_markdown(tmp_path, "p")
+    assert "on the pretrained models (smollm2-135m): key - control log-prob = 0.10 [-0.20, 0.40]" in found
+    figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
+    assert figure.is_file()
+    untested = family_summary("not testable", {"name": "key - control log-prob", "value": None, "ci_low": None,
+                                                  "ci_high": None, "n": 0},
                               "no operating point", family="pretrained", models=["smollm2-135m"])
     write_summary(tmp_path / "results" / "p" / "02_recovery_by_emphasis", "Recovery", "not reproduced",
                   {"name": "key - control log-prob", "value": 0.01, "ci_low": -0.02, "ci_high": 0.03, "n": 72},
                   family="organism", models=["llama"], by_family={"pretrained": untested})
     row = next(line for line in status_markdown(tmp_path, "p").splitlines() if "02_recovery" in line)
     assert row.endswith("| **not testable**; n = 0 |")  # no "n/a [n/a, n/a]" where nothing was measured
-    found = findings_markdown(tmp_path, "p")
-    assert "on the pretrained models (smollm2-135m): key - control log-prob = 0.10 [-0.20, 0.40]" in found
-    figure = verdict_figure(finding_summaries(tmp_path, "p"), FINDING_TITLES, tmp_path / "verdict.png")
-    assert figure.is_file()
 
 
 def test_glossary_words_are_collected_from_csv_headers_and_shown_tables(tmp_path: Path) -> None:
