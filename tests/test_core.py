@@ -102,3 +102,52 @@ def test_bad_prompt_and_target(tiny_llama) -> None:
         answer_logprobs(model, tok, ["Question :"], [" "])
     with pytest.raises(UsageError, match="exceeds the model's context"):
         answer_logprobs(model, tok, ["Question : " + "the " * 80], ["Paris"])
+
+
+def test_greedy_stop_at_newline_equals_decoding_everything_then_cutting(smollm2_dir) -> None:
+    """Rows stop decoding at the token that holds a newline (or EOS): the answers equal decoding all
+    ``max_new_tokens`` and cutting the text at the first newline, on a real model that writes newlines."""
+    from unpact.modeling import load_model_and_tokenizer
+    from unpact.scoring import _greedy_loop
+
+    model, tok = load_model_and_tokenizer(str(smollm2_dir))
+    prompts = ["List three fruits, one per line:\n1.", "The capital of France is", "Dear John,\n"]
+    fast = greedy_answers(model, tok, prompts, max_new_tokens=12)
+    with torch.no_grad():
+        rows = _greedy_loop(model, [encode_prompt(tok, p)[0] for p in prompts], tok.pad_token_id, 12).tolist()
+    texts = [tok.decode(r[: r.index(tok.eos_token_id)] if tok.eos_token_id in r else r, skip_special_tokens=True)
+             for r in rows]
+    assert any("\n" in t.strip() for t in texts)  # the cut matters for at least one prompt
+    assert fast == [t.split("\n", 1)[0].strip() for t in texts]
+
+
+def test_shared_prefix_runs_once_with_the_same_scores_and_answers(tiny_model) -> None:
+    """Prompts that share a long prefix take ``prefill``'s shared-prefix path when batched; each row must
+    score and answer as its own unpadded pass (a batch of one never splits), on every tiny architecture."""
+    from unpact.scoring import SHARED_PREFIX_MIN_TOKENS, shared_prefix_length
+
+    model, tok = tiny_model
+    head = "Question : what city was Mira born in ? Answer : Paris . Question :"
+    prompts = [f"{head} what city was Mira born in ? Answer :", f"{head} Tolan ? Answer :", f"{head} Veska ? Answer :"]
+    targets = ["Paris", "the writer Veska", "Rome"]
+    assert shared_prefix_length([encode_prompt(tok, p)[0] for p in prompts]) >= SHARED_PREFIX_MIN_TOKENS
+    batched = answer_logprobs(model, tok, prompts, targets, batch_size=3)
+    single = [answer_logprobs(model, tok, [p], [t])[0] for p, t in zip(prompts, targets)]
+    assert batched == pytest.approx(single, abs=1e-5)
+    assert greedy_answers(model, tok, prompts, max_new_tokens=4) == [
+        greedy_answers(model, tok, [p], max_new_tokens=4)[0] for p in prompts]
+
+
+def test_chat_prompts_share_the_system_prompt_with_unchanged_scores(smollm2_dir) -> None:
+    """SmolLM2's chat template starts every prompt with the same system prompt: batched gold log-probs
+    and first ranks (shared-prefix path) equal one pass per question."""
+    from unpact.modeling import load_model_and_tokenizer
+    from unpact.unlearn.probes import gold_measures
+
+    model, tok = load_model_and_tokenizer(str(smollm2_dir))
+    questions = ["What is the capital of France?", "What is the chemical symbol for gold?", "Who wrote Hamlet?"]
+    answers = ["The capital of France is Paris.", "Au", "William Shakespeare"]
+    batched = gold_measures(model, tok, questions, answers, prompt_format="chat")
+    single = [gold_measures(model, tok, [q], [a], prompt_format="chat").iloc[0] for q, a in zip(questions, answers)]
+    assert batched["gold_lp"].tolist() == pytest.approx([s["gold_lp"] for s in single], abs=1e-4)
+    assert batched["first_rank"].tolist() == [s["first_rank"] for s in single]

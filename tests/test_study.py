@@ -149,6 +149,21 @@ def test_trajectory_probes_and_relearning_on_the_micro_organism(micro_study: Stu
         assert then == pytest.approx(rerun[rerun["split"] == "forget"]["correct"].mean())
 
 
+def test_relearning_uses_the_step_size_each_model_was_unlearned_with(cache_dir: Path) -> None:
+    """rmu trains at its own lr (1e-2), not the methods' default 1e-3: its relearning attack uses the lr of
+    its ``unlearning.json``; the base model uses the benchmark's."""
+    from unpact.unlearn.artifact import read_record
+    from unpact.unlearn.params import CommonParams
+
+    study = Study(StudyConfig(organism_profile="micro", methods=("rmu",), domains=("news",), steps=2,
+                              cache_root=str(cache_dir), relearn_steps=1))
+    relearn = study.relearning().set_index("point")
+    trained = read_record(study.unlearned_dir("rmu", "news"))["params"]["lr"]
+    assert trained != CommonParams.lr
+    assert relearn.loc["end of budget", "lr"] == trained
+    assert relearn.loc["base", "lr"] == CommonParams.lr
+
+
 def test_each_method_trains_once_and_analysis_variants_reuse_its_weights(micro_study: Study, cache_dir: Path) -> None:
     from safetensors.torch import load_file
 

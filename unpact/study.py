@@ -505,10 +505,12 @@ class Study:
     def relearning(self) -> pd.DataFrame:
         """``unpact.unlearn.probes.relearn_probe`` (``relearn_steps`` steps on half the forget items, accuracy on
         the other half) on the base model and on every unlearned model at the end of its budget and at its
-        operating point (``point``; ``_checkpoints``). The relearning step size is the unlearning's own (the
-        study's ``method_params`` lr of the method, else the benchmark's settings, e.g. 5e-5 for ``facts``, else
-        the methods' default 1e-3; the base model: the benchmark's): an attacker who can fine-tune as hard as
-        the unlearning did, no harder."""
+        operating point (``point``; ``_checkpoints``). The relearning step size is the one the unlearning of
+        that model trained with (``params.lr`` of its ``unlearning.json``, e.g. rmu's 1e-2 on the organism);
+        the base model, and a given model without a record, take the benchmark's settings (e.g. 5e-5 for
+        ``facts``), else the methods' default 1e-3: an attacker who can fine-tune as hard as the unlearning
+        did, no harder."""
+        from unpact.unlearn.artifact import RECORD_FILE, read_record
         from unpact.unlearn.params import CommonParams
         from unpact.unlearn.probes import relearn_probe
 
@@ -516,7 +518,9 @@ class Study:
         rows = []
         for method, domain, point, folder in self._checkpoints:
             settings = benchmark_settings(self.base_dir, domain, self.config.data_dir).get("params", {})
-            lr = float((self.config.method_params.get(method) or {}).get("lr", settings.get("lr", CommonParams.lr)))
+            record = folder / RECORD_FILE
+            trained = read_record(folder).get("params", {}) if method != "base" and record.is_file() else {}
+            lr = float(trained.get("lr", settings.get("lr", CommonParams.lr)))
 
             def run(folder: Path = folder, domain: str = domain, lr: float = lr) -> dict[str, Any]:
                 model, tok = self.load(folder)
@@ -525,7 +529,7 @@ class Study:
 
             key = self._table_key(folder, domain, steps=self.config.relearn_steps, seed=self.config.seed,
                                   judge=self.config.judge, format=fmt, lr=lr)
-            rows.append({"method": method, "domain": domain, "point": point,
+            rows.append({"method": method, "domain": domain, "point": point, "lr": lr,
                          **self.cache.result("relearning", key, run, table=True)})
         return pd.DataFrame(rows)
 

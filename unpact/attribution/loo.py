@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from unpact.modeling import model_device
+from unpact.scoring import left_padded
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -126,7 +127,7 @@ def mean_target_logprobs(
     out = np.empty(len(prompts), dtype=np.float64)
     lengths = [len(p) + len(t) - 1 for p, t in zip(prompts, targets)]
     for batch in pack_batches(lengths, max_batch_tokens):
-        ids, mask, position_ids = _left_padded([[*prompts[i], *targets[i][:-1]] for i in batch], pad_token_id)
+        ids, mask, position_ids = left_padded([[*prompts[i], *targets[i][:-1]] for i in batch], pad_token_id)
         keep = max(len(targets[i]) for i in batch)
         logits = model(
             input_ids=ids.to(device),
@@ -138,17 +139,6 @@ def mean_target_logprobs(
         for row, i in enumerate(batch):
             out[i] = _target_mean(logp[row], keep, targets[i])
     return out
-
-
-def _left_padded(seqs: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Left-padded ids, attention mask and position ids (0 at each row's first real token)."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, seq in enumerate(seqs):
-        ids[row, width - len(seq) :] = torch.tensor(list(seq))
-        mask[row, width - len(seq) :] = 1
-    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
 def _target_mean(logp: torch.Tensor, keep: int, target: Sequence[int]) -> float:

@@ -160,8 +160,7 @@ def _status_cell(entry: dict[str, Any], measure: str) -> str:
     headline = entry["headline"]
     named = "" if headline["name"] == measure else f"{headline['name']}: "
     value = f" {named}{value_ci(headline)}" if headline.get("value") is not None else ""
-    parts = [f"**{entry['verdict']}**{value}", conditions_marks(entry),
-             n if "questions" in n else f"n = {n}"]
+    parts = [f"**{entry['verdict']}**{value}", conditions_marks(entry), n]
     return _cell("; ".join(part for part in parts if part))
 
 

@@ -30,11 +30,11 @@ def value_ci(point: dict[str, Any]) -> str:
 
 
 def sample_size(summary: dict[str, Any]) -> str:
-    """``72 questions (1,440 pairs)``, ``72 questions`` or ``32`` (the headline's own count, unit unstated)."""
+    """``72 questions (1,440 pairs)``, ``72 questions`` or ``n = 32`` (the headline's own count, unit unstated)."""
     questions, pairs = summary.get("n_questions"), summary.get("n_pairs")
     if isinstance(questions, int):
         return f"{questions:,} questions" + (f" ({pairs:,} pairs)" if isinstance(pairs, int) else "")
-    return f"{summary['headline']['n']:,}"
+    return f"n = {summary['headline']['n']:,}"
 
 
 def conditions_text(summary: dict[str, Any]) -> str:
@@ -74,7 +74,6 @@ def found_sentence(summary: dict[str, Any]) -> str:
     """What was found, from the results: the verdict, the headline with its CI and n, the control, the detail."""
     h = summary["headline"]
     n = sample_size(summary)
-    n = n if "questions" in n else f"n = {n}"
     family = summary.get("family", "organism")
     models = ", ".join(summary.get("models") or [])
     on = f"the {family} models ({models})" if models else f"the {family}"

@@ -32,15 +32,15 @@ from unpact.errors import UsageError
 from unpact.evaluate import evaluate_items
 from unpact.modeling import model_device
 from unpact.prompts import format_prompt, format_target, resolve_prompt_format
-from unpact.scoring import check_fits, encode_prompt, encode_target, pad_id
+from unpact.scoring import check_fits, encode_prompt, encode_target, pad_id, target_scores
 
 PROBE_COLUMNS = ("step", "item_id", "condition", "gold_lp", "first_rank", "correct")
 
 
-@torch.no_grad()
 def gold_measures(model: Any, tokenizer: Any, questions: Sequence[str], answers: Sequence[str],
                   prompt_format: str = "auto", batch_size: int = 64) -> pd.DataFrame:
-    """``gold_lp`` and ``first_rank`` (module docstring) of each (question, answer) pair, in order."""
+    """``gold_lp`` and ``first_rank`` (module docstring; ``unpact.scoring.target_scores``) of each
+    (question, answer) pair, in order."""
     if len(questions) != len(answers):
         raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
     fmt = resolve_prompt_format(tokenizer, prompt_format)
@@ -48,25 +48,8 @@ def gold_measures(model: Any, tokenizer: Any, questions: Sequence[str], answers:
     targets = [encode_target(tokenizer, format_target(a, fmt)) for a in answers]
     for p, t in zip(prompts, targets):
         check_fits(model, len(p), len(t))
-    device, pad = model_device(model), pad_id(tokenizer)
-    lps: list[float] = []
-    ranks: list[int] = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = list(zip(prompts[start:start + batch_size], targets[start:start + batch_size]))
-        width = max(len(p) + len(t) for p, t in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, (p, t) in enumerate(chunk):
-            ids[row, :len(p) + len(t)] = torch.tensor(list(p) + list(t))
-            mask[row, :len(p) + len(t)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()
-        logp = torch.log_softmax(logits, dim=-1)
-        for row, (p, t) in enumerate(chunk):
-            pos = torch.arange(len(p) - 1, len(p) + len(t) - 1)
-            lps.append(float(logp[row, pos, torch.tensor(list(t))].mean()))
-            first = logits[row, len(p) - 1]
-            ranks.append(int((first > first[t[0]]).sum()) + 1)
-    return pd.DataFrame({"gold_lp": lps, "first_rank": ranks})
+    scores = target_scores(model, prompts, targets, pad_id(tokenizer), batch_size)
+    return pd.DataFrame(scores, columns=["gold_lp", "first_rank"])
 
 
 @dataclass
