@@ -1,11 +1,12 @@
 """Time `unpact run` from an empty cache, then again with the warm cache (notebooks re-executed both times).
 
-    python benchmarks/book.py [--profile quick] [--out results/benchmarks/book.json]
+    python benchmarks/book.py [--profile quick] [--out results/benchmarks/book.json] [--keep-cache DIR]
 
 Targets (issue 6, on a 2-core machine): quick profile <= 600 s cold, <= 120 s warm. Prints both
 with their ratio and writes the JSON that the book's Performance page shows
 (``{"title", "machine", "command", "rows", "notes"}``). The cold run uses a fresh temporary cache
-folder, so the user's cache is neither used nor touched.
+folder, so the user's cache is neither used nor touched; ``--keep-cache DIR`` (new or empty) runs in DIR
+and keeps it, so that ``UNPACT_CACHE=DIR python benchmarks/depth.py`` reads the book's own runs.
 
 It also writes where the cold run's time went (``book-stages-<profile>.json``), from what the run
 itself recorded: organism training and evaluation (the organisms' ``organism.json``), unlearning
@@ -49,7 +50,14 @@ def main() -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="default results/benchmarks/book.json (quick) or book-<profile>.json"
     )
+    parser.add_argument(
+        "--keep-cache", type=Path, default=None,
+        help="run in this (new or empty) cache folder and keep it afterwards, e.g. for benchmarks/depth.py "
+        "(UNPACT_CACHE=DIR) to read the book's own runs; default: a temporary folder, removed",
+    )
     args = parser.parse_args()
+    if args.keep_cache is not None and args.keep_cache.exists() and any(args.keep_cache.iterdir()):
+        parser.error(f"--keep-cache {args.keep_cache} is not empty: the cold run must start from an empty cache")
     if args.out is None:
         name = "book.json" if args.profile == "quick" else f"book-{args.profile}.json"
         args.out = ROOT / "results" / "benchmarks" / name
@@ -57,9 +65,10 @@ def main() -> int:
     from unpact.report import write_benchmark
 
     with tempfile.TemporaryDirectory(prefix="unpact-bench-cache-") as tmp:
-        cold = timed_run(args.profile, Path(tmp))
-        stages = stage_rows(Path(tmp), cold, *timed_book_build(args.profile))
-        warm = timed_run(args.profile, Path(tmp))
+        cache = args.keep_cache or Path(tmp)
+        cold = timed_run(args.profile, cache)
+        stages = stage_rows(cache, cold, *timed_book_build(args.profile))
+        warm = timed_run(args.profile, cache)
     cold_target, warm_target = TARGETS.get(args.profile, (None, None))
     rows = [
         {"run": "empty cache", "seconds": round(cold, 1), "target_seconds": cold_target},

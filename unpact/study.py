@@ -507,7 +507,7 @@ class Study:
         the other half) on the base model and on every unlearned model at the end of its budget and at its
         operating point (``point``; ``_checkpoints``). The relearning step size is the one the unlearning of
         that model trained with (``params.lr`` of its ``unlearning.json``, e.g. rmu's 1e-2 on the organism);
-        the base model, and a given model without a record, take the benchmark's settings (e.g. 5e-5 for
+        the base model, and a given model without a record, take the benchmark's settings (e.g. 2.5e-5 for
         ``facts``), else the methods' default 1e-3: an attacker who can fine-tune as hard as the unlearning
         did, no harder."""
         from unpact.unlearn.artifact import RECORD_FILE, read_record

@@ -10,8 +10,8 @@ folder (the ``facts`` benchmark writes one), read by ``unpact.unlearn.unlearn_to
     {"forget_corpus": "corpora/facts-forget.jsonl",  # trained on instead of the forget questions
      "retain_split": "retain_train",                  # the retain term's items (not the evaluated ones)
      "general": ["facts", "general"],                 # evaluated at the end of unlearning
-     "params": {"lr": 5e-05, ...},                    # defaults for this benchmark's models (user values win)
-     "budget": {"steps": 30},                         # default budget (a user's budget wins)
+     "params": {"lr": 2.5e-05, ...},                  # defaults for this benchmark's models (user values win)
+     "budget": {"steps": 20},                         # default budget (a user's budget wins)
      "why": "one sentence per choice"}
 
 Without the file: the forget and retain questions are trained on, ``general``/``test`` is evaluated.

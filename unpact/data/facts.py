@@ -65,21 +65,22 @@ UNLEARNING_SETTINGS: dict[str, Any] = {
     "forget_corpus": str(CORPUS_FILE),
     "retain_split": "retain_train",
     "general": [FACTS, "general"],
-    "params": {"lr": 5e-5, "batch_size": 8, "retain_batch_size": 8, "eval_every": 5, "check_every_step_until": 5,
+    "params": {"lr": 2.5e-5, "batch_size": 8, "retain_batch_size": 8, "eval_every": 5, "check_every_step_until": 5,
                "eval_items": 16},
     "budget": {"steps": 20},
     "why": ("Unlearn the forget corpus (plain statements), never the evaluated questions (MUSE/WMDP); the retain "
-            "term trains on retain_train only, so evaluated retain items stay out of sample. lr 5e-5 with 8 + 8 "
-            "examples a step: in a calibration trial on SmolLM2-135M (NPO + retain NLL) it forgot 34 known "
-            "facts in about 20 steps with held-out retain at 0.86-0.93, where 1e-5 forgot only 18% in 60 "
-            "steps. With this benchmark (v3) npo_gdr took forget accuracy on 16 logged items from 1.0 to 0.16 "
-            "by step 10 and 0.06 by step 25, so 20 steps cover the trajectory from base to forgotten. Checked "
-            "at every step up to 5, then every 5 (steps 0-5, 10, 15, 20; the notebooks' depth curves probe at "
-            "the same steps): with checks only every 5 steps, ga, npo and npo_gdr on SmolLM2-135M went from "
-            "forget accuracy 1.0 at step 0 to 0.12-0.28 at step 5 with held-out general accuracy already at "
-            "0.38-0.72, so no checked step could meet the operating-point rule. The denser grid was set from "
-            "those accuracies alone, before any emphasis effect at steps 1-4 was seen; each check costs about "
-            "as much as eight training steps on SmolLM2."),
+            "term trains on retain_train only, so evaluated retain items stay out of sample. 8 + 8 examples a "
+            "step, 20 steps, checked at every step up to 5, then every 5 (steps 0-5, 10, 15, 20; the notebooks' "
+            "depth curves probe at the same steps). Checks only every 5 steps missed the trajectory: ga, npo and "
+            "npo_gdr on SmolLM2-135M went from forget accuracy 1.0 at step 0 to 0.12-0.28 at step 5 with "
+            "held-out general accuracy already at 0.38-0.72. lr 2.5e-5, half the 5e-5 of a calibration trial "
+            "(NPO + retain NLL forgot 34 known facts in about 20 steps): at 5e-5 no probed SmolLM2 "
+            "run reached the operating point, npo_gdr forgetting and losing general accuracy together in its "
+            "first two steps; at 2.5e-5 npo_gdr reaches it (benchmarks/depth.py; "
+            "results/benchmarks/depth-smollm2*.json). The schedule and the rate were set from forget and "
+            "general accuracies alone, before any emphasis effect at those steps was seen; each check costs "
+            "about as much as eight training steps on SmolLM2. The rate is shared by every method, so rmu, "
+            "whose usual rates are far larger, hardly forgets here."),
 }
 RETAIN_TRAIN_SHARE = 0.4  # share of the eligible retain items that the retain term trains on (the rest is evaluated)
 FACTS_VERSION = 3  # part of the recorded configuration: files built by another version are rebuilt
