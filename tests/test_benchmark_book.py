@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import runpy
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,3 +46,11 @@ def test_stage_rows_sum_the_runs_records(tmp_path: Path, monkeypatch: pytest.Mon
     assert rows["whole run (wall, unpact run)"]["seconds"] == 30.0
     assert rows["notebook 00_organism"]["seconds"] == 20.0
     assert any(name.startswith("book (") and r["seconds"] == 5.0 for name, r in rows.items())
+
+
+def test_keep_cache_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "leftover").write_text("x")
+    result = subprocess.run([sys.executable, str(SCRIPT), "--profile", "micro", "--keep-cache", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "is not empty" in result.stderr and str(tmp_path) in result.stderr
