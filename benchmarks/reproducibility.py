@@ -1,6 +1,7 @@
 """Run the book twice from two empty caches and compare what the two runs wrote.
 
     python benchmarks/reproducibility.py [--profile micro] [--json results/benchmarks/reproducibility-micro.json]
+                                         [--reference DIR] [--keep-cache DIR]
 
 Each run is ``unpact run --profile P --force --cache <fresh temporary folder>`` in the repository root
 (the same command ``benchmarks/book.py`` times), so models, unlearning runs and tables are all rebuilt.
@@ -11,6 +12,11 @@ except that columns of wall-clock seconds in a csv, e.g. ``train_seconds``, are 
 verdict of each run, and the first differing fields of any summary that differs (JSON paths), so a
 reader sees whether a verdict could flip between two builds on one machine (issue 11: "two quick
 builds from an empty cache give the same verdicts"). Exit status 1 when any summary differs.
+
+``--reference DIR`` runs once and compares that run with the tables of an earlier one, copied to DIR
+(laid out like ``results/<profile>``): a ``quick`` run takes over an hour here, so the earlier run can be
+the one ``benchmarks/book.py`` made for the same code (its notebooks re-run on the models its cold run
+trained). ``--keep-cache DIR`` (new or empty) runs in DIR and keeps it, as in ``benchmarks/book.py``.
 """
 
 from __future__ import annotations
@@ -28,12 +34,16 @@ CODE = ("benchmarks/reproducibility.py", "unpact", "notebooks")
 TABLE_SUFFIXES = (".csv", ".json")
 
 
-def run_once(profile: str) -> dict[str, bytes]:
-    """Run the book from a fresh cache; the bytes of every table under ``results/<profile>``, by relative path."""
+def run_once(profile: str, keep_cache: Path | None = None) -> dict[str, bytes]:
+    """Run the book from a fresh cache (``keep_cache``, else a temporary folder); its tables (``tables``)."""
     with tempfile.TemporaryDirectory(prefix="unpact-repro-cache-") as tmp:
-        subprocess.run([sys.executable, "-m", "unpact.cli", "run", "--profile", profile, "--force", "--cache", tmp],
-                       cwd=ROOT, check=True)
-    out = ROOT / "results" / profile
+        subprocess.run([sys.executable, "-m", "unpact.cli", "run", "--profile", profile, "--force", "--cache",
+                        str(keep_cache or tmp)], cwd=ROOT, check=True)
+    return tables(ROOT / "results" / profile)
+
+
+def tables(out: Path) -> dict[str, bytes]:
+    """The bytes of every table (``*.csv``, ``*.json``) under ``out``, by relative path (``without_timings``)."""
     return {str(p.relative_to(out)): without_timings(p) for p in sorted(out.rglob("*"))
             if p.is_file() and p.suffix in TABLE_SUFFIXES}
 
@@ -79,21 +89,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="micro")
     parser.add_argument("--json", default=None, help="also write the table for the book's Performance page here")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="run once and compare with the tables of an earlier run in this folder (laid out like "
+                        "results/<profile>), instead of running twice")
+    parser.add_argument("--keep-cache", type=Path, default=None,
+                        help="run in this (new or empty) cache folder and keep it; default: a temporary folder")
     args = parser.parse_args()
+    if args.reference is not None and not (args.reference.is_dir() and any(args.reference.glob("*/summary.json"))):
+        parser.error(f"--reference {args.reference} holds no <notebook>/summary.json: copy an earlier "
+                     f"results/{args.profile} folder there")
+    if args.keep_cache is not None and args.keep_cache.exists() and any(args.keep_cache.iterdir()):
+        parser.error(f"--keep-cache {args.keep_cache} is not empty: each run must start from an empty cache")
     sys.path.insert(0, str(ROOT))
     import pandas as pd
 
     from unpact.report import write_benchmark
 
-    first = run_once(args.profile)
-    second = run_once(args.profile)
+    if args.reference is not None:
+        first, second = tables(args.reference), run_once(args.profile, args.keep_cache)
+    else:
+        first = run_once(args.profile)
+        second = run_once(args.profile, args.keep_cache)
     rows = compare(first, second)
     print(pd.DataFrame(rows).to_string(index=False))
     ok = all(r["summary_identical"] for r in rows)
     if args.json:
-        write_benchmark(args.json, f"Reproducibility: two `{args.profile}` runs from two empty caches",
-                        f"python benchmarks/reproducibility.py --profile {args.profile} --json {args.json}", rows,
-                        "Both runs on one machine, one after the other, each with a fresh cache; tables = the csv "
+        runs = ("Both runs on one machine, one after the other, each with a fresh cache" if args.reference is None else
+                f"Run 1: the tables of an earlier run, copied to {args.reference} (the Performance page says which); "
+                "run 2: a fresh run with an empty cache")
+        command = f"python benchmarks/reproducibility.py --profile {args.profile} --json {args.json}"
+        if args.reference is not None:
+            command += f" --reference {args.reference}"
+        write_benchmark(args.json, f"Reproducibility: two `{args.profile}` runs from two empty caches", command, rows,
+                        f"{runs}; tables = the csv "
                         f"and json files the notebooks wrote under results/{args.profile}/; identical = byte for "
                         "byte, csv columns of wall-clock seconds left out. Every summary.json (the status table's "
                         "verdicts) "

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproducibility.py"
@@ -28,3 +30,30 @@ def test_timing_columns_aside_tables_compare_and_differing_verdicts_are_named(tm
     assert rows["02"]["differing_summary_fields"] == ".headline.ci_low, .verdict"
     assert rows["02"]["differing_tables"] == "summary.json"
     assert bench["json_differences"]([1, 2], [1, 2, 3]) == ["."]
+
+
+def test_reference_must_hold_an_earlier_runs_summaries(tmp_path: Path) -> None:
+    (tmp_path / "01_keyword_focus").mkdir()
+    result = subprocess.run([sys.executable, str(SCRIPT), "--profile", "micro", "--reference", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "holds no <notebook>/summary.json" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_keep_cache_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "leftover").write_text("x")
+    result = subprocess.run([sys.executable, str(SCRIPT), "--profile", "micro", "--keep-cache", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "is not empty" in result.stderr
+
+
+def test_tables_of_a_reference_folder_leave_out_timings(tmp_path: Path) -> None:
+    repro = runpy.run_path(str(SCRIPT))
+    (tmp_path / "02").mkdir()
+    (tmp_path / "02" / "summary.json").write_text('{"verdict": "partly"}')
+    (tmp_path / "02" / "runs.csv").write_text("method,train_seconds\nga,1.5\n")
+    (tmp_path / "02" / "figure.png").write_bytes(b"\x89PNG")
+    found = repro["tables"](tmp_path)
+    assert set(found) == {"02/summary.json", "02/runs.csv"}
+    assert found["02/runs.csv"] == b"method\nga\n"
