@@ -13,6 +13,22 @@ control emphasis (the probe's own questions, ``Study.probe_questions``). It prin
 per condition: how many answers are right (the study's judge) and how many contain ``--phrase`` (on the
 ``facts`` forget split, whose questions all ask for a capital, "capital of" marks an answer that states
 a capital rather than talking about the country).
+
+It then scores the gold answer in two forms, in the base model and in the checkpoint, under each condition
+(``unpact.scoring.answer_logprobs``: mean log-probability per answer token, teacher forced):
+
+* ``bare``: LP(gold | prompt(question)), the book's continuous measure of finding 2 (the answer right
+  after the prompt);
+* ``sentence``: LP(gold | prompt(question) + "The capital of X is"), the answer inside the sentence
+  form that the unlearned model uses when it does answer. The prefix is the fact's first statement
+  (``unpact.data.facts.geography_facts``) up to the answer, so the form is fixed and only the content
+  is scored: if the checkpoint's ``sentence`` score under the plain question stays near the base
+  model's while ``bare`` falls, the fact is still reachable and unlearning removed the bare answer;
+  if both fall, the fact is gone in this form too.
+
+Per condition: the mean over the forgotten items with a bootstrap 95 % CI (``unpact.stats``), and the
+paired key-minus-control difference. This is a diagnostic read after the verdicts were fixed, not part
+of any verdict rule.
 """
 
 from __future__ import annotations
@@ -25,14 +41,78 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from unpact.data.facts import geography_facts  # noqa: E402
+from unpact.data.schema import QAItem  # noqa: E402
 from unpact.evaluate import evaluate_items  # noqa: E402
 from unpact.modeling import load_model_and_tokenizer  # noqa: E402
+from unpact.prompts import format_prompt, format_target, resolve_prompt_format  # noqa: E402
 from unpact.report import write_benchmark  # noqa: E402
+from unpact.scoring import answer_logprobs  # noqa: E402
+from unpact.stats import bootstrap_ci, paired_bootstrap_diff_ci  # noqa: E402
 from unpact.study import notebook_studies  # noqa: E402
 
 CODE = ("benchmarks/answers.py", "unpact/study.py", "unpact/evaluate.py", "unpact/emphasis.py", "unpact/unlearn",
-        "unpact/data/facts.py")
+        "unpact/data/facts.py", "unpact/scoring.py", "unpact/prompts.py", "unpact/stats.py")
 CONDITIONS = ("plain", "key", "control")
+SCORERS = ("bare", "sentence")
+
+
+def answer_prefixes(items: list[QAItem]) -> dict[str, str]:
+    """``id -> "The capital of X is"``: each fact's first statement up to its answer."""
+    statements = {f.item.id: f.statements[0] for f in geography_facts()}
+    prefixes = {}
+    for it in items:
+        first = statements[it.id]
+        if not first.rstrip(".").endswith(it.answer):
+            raise ValueError(f"the first statement of {it.id} does not end with its answer: {first!r}")
+        prefixes[it.id] = first.rstrip(".")[: -len(it.answer)].rstrip()
+    return prefixes
+
+
+def gold_scores(folder: Path, items: list[QAItem], questions: dict[str, tuple[str, ...]],
+                prompt_format: str) -> pd.DataFrame:
+    """One row per item and condition: ``bare`` and ``sentence`` LP of the gold answer (module docstring)."""
+    model, tokenizer = load_model_and_tokenizer(str(folder))
+    fmt = resolve_prompt_format(tokenizer, prompt_format)
+    prefixes = answer_prefixes(items)
+    gap = " " if fmt == "plain" else ""  # the plain prompt ends with "Answer:", the chat prompt with a new turn
+    frames = []
+    for condition in CONDITIONS:
+        prompts = [format_prompt(tokenizer, q, fmt) for q in questions[condition]]
+        bare = answer_logprobs(model, tokenizer, prompts, [format_target(it.answer, fmt) for it in items])
+        sentence = answer_logprobs(model, tokenizer, [p + gap + prefixes[it.id] for p, it in zip(prompts, items)],
+                                   [f" {it.answer}" for it in items])
+        frames.append(pd.DataFrame({"id": [it.id for it in items], "condition": condition, "bare": bare,
+                                    "sentence": sentence}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def score_rows(scores: pd.DataFrame, forgotten: list[str]) -> list[dict[str, object]]:
+    """Per condition, then key minus control, over the forgotten items: the mean ``bare`` and ``sentence`` LP in
+    the base model and in the checkpoint, the checkpoint's bootstrap 95 % CI, and the change checkpoint - base
+    with its paired bootstrap 95 % CI (``unpact.stats``)."""
+    table = scores[scores["id"].isin(forgotten)].pivot_table(index="id", columns=["model", "condition"],
+                                                              values=list(SCORERS))
+
+    def values(scorer: str, model: str, condition: str) -> pd.Series:
+        if condition == "key minus control":
+            return table[(scorer, model, "key")] - table[(scorer, model, "control")]
+        return table[(scorer, model, condition)]
+
+    rows: list[dict[str, object]] = []
+    for condition in (*CONDITIONS, "key minus control"):
+        row: dict[str, object] = {"condition": condition}
+        for scorer in SCORERS:
+            base, checkpoint = values(scorer, "base", condition), values(scorer, "checkpoint", condition)
+            low, high = bootstrap_ci(checkpoint)
+            change, change_low, change_high = paired_bootstrap_diff_ci(checkpoint, base)
+            row.update({f"{scorer}_base": round(float(base.mean()), 3),
+                        f"{scorer}_checkpoint": round(float(checkpoint.mean()), 3),
+                        f"{scorer}_checkpoint_ci": f"[{low:.2f}, {high:.2f}]",
+                        f"{scorer}_change": round(change, 3),
+                        f"{scorer}_change_ci": f"[{change_low:.2f}, {change_high:.2f}]"})
+        rows.append(row)
+    return rows
 
 
 def main() -> int:
@@ -65,9 +145,20 @@ def main() -> int:
     with pd.option_context("display.width", 200, "display.max_colwidth", 90):
         print(forgotten.sort_values(["id", "condition"])[["id", "condition", "gold", "prediction", "correct"]]
               .to_string(index=False))
-    rows = [{"condition": c, "forgotten_items": int((part := forgotten[forgotten["condition"] == c]).shape[0]),
-             "answers_right": int(part["correct"].astype(bool).sum()),
-             f"answers_with_{args.phrase.replace(' ', '_')}": int(part["names_phrase"].sum())} for c in CONDITIONS]
+    phrase_column = f"answers_with_{args.phrase.replace(' ', '_')}"
+    rows: list[dict[str, object]] = [
+        {"condition": c, "forgotten_items": int((part := forgotten[forgotten["condition"] == c]).shape[0]),
+         "answers_right": int(part["correct"].astype(bool).sum()), phrase_column: int(part["names_phrase"].sum())}
+        for c in CONDITIONS]
+    scores = pd.concat([gold_scores(path, items, questions, fmt).assign(model=name)
+                        for name, path in (("base", study.base_dir), ("checkpoint", folder))], ignore_index=True)
+    scored = score_rows(scores, sorted(set(forgotten["id"])))
+    for row, extra in zip(rows, scored):
+        row.update(extra)
+    key, control = (forgotten[forgotten["condition"] == c] for c in ("key", "control"))
+    rows.append({"condition": "key minus control", "forgotten_items": len(key),
+                 "answers_right": int(key["correct"].astype(bool).sum() - control["correct"].astype(bool).sum()),
+                 phrase_column: int(key["names_phrase"].sum() - control["names_phrase"].sum()), **scored[-1]})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     if args.json:
@@ -77,8 +168,13 @@ def main() -> int:
                         command, rows,
                         f"Forget items the checkpoint at {args.method}'s operating point no longer answers under the "
                         f"plain question, answered greedily under each probe condition (emphasis style instruction); "
-                        f"right = the study's judge, with_{args.phrase.replace(' ', '_')} = the answer contains "
-                        f"'{args.phrase}'.", code=CODE)
+                        f"right = the study's judge, {phrase_column} = the answer contains '{args.phrase}'. "
+                        "bare / sentence = mean log-probability per token of the gold answer right after the prompt / "
+                        "after the prompt and 'The capital of X is' (the fact's first statement up to its answer), "
+                        "in the base model and in the checkpoint, over the same forgotten items; ci = bootstrap 95 % "
+                        "CI over items; change = checkpoint - base with its paired bootstrap 95 % CI; the key minus "
+                        "control row holds paired differences. A diagnostic, not part of a verdict rule.",
+                        code=CODE)
         print(f"wrote {args.json}")
     return 0
 
