@@ -308,7 +308,8 @@ def write_pretrained_table(args: argparse.Namespace, model: Any, device: torch.d
                     f">= 1x everywhere). Floor = FLOPs of the n+1 forward passes at {peak:.3g} TFLOP/s (measured "
                     f"square matmul); reuse computes fewer tokens than n+1 full passes, so native can be below 1x "
                     f"the floor. Load average (1 min) when the run started: {LOAD_AT_START:.1f}. "
-                    f"peak_rss_mib is the process's peak so far (it only grows).")
+                    f"peak_rss_mib is the process's peak so far (it only grows).",
+                    code=("benchmarks/attribution.py", "unpact/attribution"))
 
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # benchmarks/gpu_check.sh -- the one prepared device check for a lent GPU.
 #
-# NOT RUN ON A GPU YET: written in sessions without a GPU; no GPU number is in the book until it
-# has run. Its CPU dry run (--dry-run, small sizes) runs in the test suite (tests/test_gpu_check.py,
-# marked slow) so that it cannot rot. Run from the repository root (on the device machine $OUT is
+# Ran on a lent NVIDIA H200 on 2026-12-04 (results/benchmarks/gpu-check-h200.json and the *-h200.json
+# attribution tables; the Performance page shows them). Its CPU dry run (--dry-run, small sizes) runs in
+# the test suite (tests/test_gpu_check.py, marked slow) so that it cannot rot. Run from the repository root (on the device machine $OUT is
 # the folder that comes back):
 #     OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh            # on the GPU, about 7 minutes in all
 #     OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh --dry-run  # on the CPU, small sizes, about 2 minutes
@@ -19,6 +19,9 @@
 #     gpu.txt           the card (nvidia-smi) and torch/CUDA versions ("no GPU" in the dry run)
 #     stages.tsv        stage, exit code, seconds, peak GPU memory (MiB, nvidia-smi sampled every 200 ms; NA without)
 #     *.log / *.json    each stage's output (attribution*.json: the benchmarks' tables for the Performance page)
+#     gpu-check.json    the stage table as a Performance-page result (benchmarks/gpu_card.py)
+# SKIP_STAGES="a b" skips the named stages (row "skipped" in stages.tsv), e.g. convert_gemma on a machine that cannot
+# install the Gemma package (its 240 MB of part-packages).
 # The unpact commands pick CUDA by themselves (unpact.modeling.resolve_device: "auto" = CUDA when available).
 set -uo pipefail
 OUT=${OUT:?set OUT to an empty folder}
@@ -31,19 +34,23 @@ if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; fi
 # bounds the whole run; tests/test_gpu_check.py gives it 600 s).
 LIMIT_SCALE=1; [[ $DRY == 1 ]] && LIMIT_SCALE=4
 WORK=$(mktemp -d)
-export UNPACT_CACHE="${UNPACT_CACHE_FOR_CHECK:-$WORK/cache}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# USE_HUB_KERNELS=NO: with the `kernels` package installed (transformers >= 5.25 requires it), training a Llama on
+# CUDA asks the Hub for 'kernels-community/rotary' and fails offline (seen on the lent H200); the plain PyTorch path runs.
+export UNPACT_CACHE="${UNPACT_CACHE_FOR_CHECK:-$WORK/cache}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
+       USE_HUB_KERNELS="${USE_HUB_KERNELS:-NO}"
 mkdir -p "$OUT"
 HAVE_SMI=0; command -v nvidia-smi >/dev/null 2>&1 && HAVE_SMI=1
 
 { if [[ $HAVE_SMI == 1 ]]; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; else echo "no GPU"; fi
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu only')"
-  echo "dry_run $DRY"
+  echo "dry_run $DRY"; date -u +"started %Y-%m-%dT%H:%M:%SZ"
 } > "$OUT/gpu.txt" 2>&1
 printf 'stage\trc\tseconds\tpeak_mib\n' > "$OUT/stages.tsv"
 
 stage() {  # stage NAME LIMIT_S CMD...: run, time, sample peak GPU memory, log to $OUT/NAME.log
   local name=$1 limit=$2; shift 2
+  if [[ " ${SKIP_STAGES:-} " == *" $name "* ]]; then printf '%s\tskipped\t0\tNA\n' "$name" | tee -a "$OUT/stages.tsv"; return; fi
   local sampler="" start rc secs peak
   if [[ $HAVE_SMI == 1 ]]; then
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$WORK/$name.mem" 2>/dev/null &
@@ -80,4 +87,5 @@ if [[ $DRY == 0 ]] || $PY -c "import unpact.pretrained" 2>/dev/null; then
                        --json "$OUT/attribution-smollm2.json"
 fi
 stage attr_bench_1b 100 $PY benchmarks/attribution.py $BIG --json "$OUT/attribution-1b.json"
+$PY benchmarks/gpu_card.py "$OUT" --json "$OUT/gpu-check.json" > "$WORK/card.log" 2>&1 || cat "$WORK/card.log"
 rm -rf "$WORK"
