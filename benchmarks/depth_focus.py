@@ -1,7 +1,7 @@
-"""Finding 1 along unlearning depth on a pretrained model: the base KeyTokens' fate at every check of a run.
+"""Findings 1 and 3 along unlearning depth on a pretrained model: the base KeyTokens at every check of a run.
 
     python benchmarks/depth_focus.py [--model smollm2-135m] [--methods npo_gdr npo ga rmu] [--max-items 40]
-                                     [--target base_answer|gold] [--json FILE]
+                                     [--target base_answer|gold] [--split forget|retain] [--json FILE]
 
 Runs each method's unlearning on ``facts`` with the ``quick`` profile's settings and check schedule (the
 probed runs of notebook 02, as ``benchmarks/depth.py``) and, at every check, besides the ``ForgetProbe``'s
@@ -13,8 +13,10 @@ study's KeyToken rule) and summarised by finding 1's decomposed measures
 Spearman correlation and top-k overlap of each question's word ranking, with CIs resampling questions.
 
 So finding 1 is read as a curve against forget accuracy (base -> 0), not at one checkpoint: does the focus on
-the KeyTokens decay before, with, or after the answers go? A diagnostic beside the book's finding 1 (notebook
-01 reports it at the operating point and at the end of the budget); not part of any verdict rule.
+the KeyTokens decay before, with, or after the answers go? ``--split retain`` attributes the held-out retain
+questions instead (finding 3: does unlearning take contribution from the words of questions it should leave
+alone, and from which words?). A diagnostic beside notebooks 01 and 03 (they report the findings at the
+operating point and at the end of the budget); not part of any verdict rule.
 """
 
 from __future__ import annotations
@@ -50,13 +52,15 @@ CHANGES = ("key_change", "nonkey_change")
 
 
 TARGETS = ("base_answer", "gold")
+SPLITS = ("forget", "retain")
 
 
-def probed_run(study: Study, method: str, target: str = "base_answer") -> pd.DataFrame:
+def probed_run(study: Study, method: str, target: str = "base_answer", split: str = "forget") -> pd.DataFrame:
     """The probe rows (``kind = "probe"``) and per-word contribution rows (``kind = "contribution"``) of one run.
 
     The run is ``Study.trajectory_dir``'s (same data, budget, schedule and seed) with a probe that also
-    attributes the forget questions at every check; cached like any unlearning run, under its own key.
+    attributes the ``split`` questions (the forget questions, or the held-out retain questions that no method
+    trains on: finding 3's question) at every check; cached like any unlearning run, under its own key.
     ``target``: the answer whose log-probability is attributed, ``base_answer`` (the study's: the base
     model's own answer sentence where it holds the gold value, ``unpact.study.attribution_target``) or
     ``gold`` (the bare gold value, the paper's y). Contributions are compared with those of the first
@@ -64,9 +68,10 @@ def probed_run(study: Study, method: str, target: str = "base_answer") -> pd.Dat
     """
     cfg = study.config
     forget = study.forget_items(DOMAIN)
+    attributed = forget if split == "forget" else [it for it in study.items(DOMAIN) if it.split == split]
     fmt = study.prompt_format
-    ids = [it.id for it in forget]
-    targets = [attribution_target(it, fmt) if target == "base_answer" else it.answer for it in forget]
+    ids = [it.id for it in attributed]
+    targets = [attribution_target(it, fmt) if target == "base_answer" else it.answer for it in attributed]
     utility = [it for it in study.items(DOMAIN) if it.split == "general"]
     questions = study.probe_questions(DOMAIN, method)
     forget_probe = ForgetProbe(forget, questions, utility, prompt_format=getattr(cfg, "prompt_format", "auto"),
@@ -75,18 +80,19 @@ def probed_run(study: Study, method: str, target: str = "base_answer") -> pd.Dat
 
     def probe(model: Any, tokenizer: Any, step: int) -> pd.DataFrame:
         now = Attributor(model, tokenizer, method=cfg.attribution_method, granularity="word", progress=False
-                         ).attribute([it.question for it in forget], targets, template=attribution_template(fmt),
+                         ).attribute([it.question for it in attributed], targets, template=attribution_template(fmt),
                                      ids=ids)
         if not base:
             if step != 0:
                 raise RuntimeError(f"the probe's first check is step {step}, not the base model's step 0")
             base.append(now)
         changes = unit_changes(base[0], now, **cfg.key_rule.as_kwargs())
-        units = contribution_frame(changes, forget, method).assign(kind="contribution")
+        units = contribution_frame(changes, attributed, method).assign(kind="contribution")
         return pd.concat([forget_probe(model, tokenizer, step).assign(kind="probe"), units], ignore_index=True)
 
     key = "depth_focus-" + config_hash({"questions": questions, "utility": items_fingerprint(utility),
                                         "items": items_fingerprint(forget), "judge": cfg.judge, "targets": targets,
+                                        **({"attributed": items_fingerprint(attributed)} if split != "forget" else {}),
                                         "attribution": cfg.attribution_method, "rule": cfg.key_rule.as_kwargs()},
                                        length=32)
     folder = study._unlearn(method, DOMAIN, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key)
@@ -149,34 +155,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-items", type=int, default=40, help="items a split, as in the quick profile")
     parser.add_argument("--target", default="base_answer", choices=TARGETS,
                         help="attributed answer: the base model's answer sentence (the study's) or the bare gold value")
+    parser.add_argument("--split", default="forget", choices=SPLITS,
+                        help="attribute the forget questions (finding 1) or the held-out retain ones (finding 3)")
     parser.add_argument("--json", default=None, help="also write the table for the book's Performance page here")
     args = parser.parse_args(argv)
     params = {"profile": "quick", "archs": [], "seeds": [0], "methods": args.methods,
               "pretrained_models": [args.model], "pretrained_methods": args.methods,
               "pretrained_styles": ["instruction"], "pretrained_max_items": args.max_items}
     study = notebook_studies(params, probe_style="instruction")[0]
-    rows = pd.concat([probed_run(study, m, args.target) for m in args.methods], ignore_index=True)
+    rows = pd.concat([probed_run(study, m, args.target, args.split) for m in args.methods], ignore_index=True)
     table = focus_along_depth(rows)
     shown = ["method", "step", "forget_accuracy", "utility", "n_forgotten", *[m for m in MEASURES if m in table],
              *CHANGES]
     print(table[shown].to_string(index=False, float_format="%.3f"))
     if args.json:
+        finding = 1 if args.split == "forget" else 3  # retain questions: is the penalty indiscriminate?
         write_benchmark(
-            args.json, f"Finding 1 along unlearning depth: the base KeyTokens at every check ({args.model}, facts, "
-            f"target {args.target})",
+            args.json, f"Finding {finding} along unlearning depth: the base KeyTokens at every check ({args.model}, "
+            f"facts, target {args.target}, {args.split} questions)",
             "python benchmarks/depth_focus.py " + " ".join(sys.argv[1:]),
             page_rows(table),
             "Per method and checked step: forget accuracy and held-out general accuracy (utility) of the probe, "
-            "and finding 1's measures over the forget questions' base KeyTokens with c_before > 0 (kept: c_after "
-            ">= 0.5 c_before; shrunk: 0 <= c_after < 0.5 c_before; flipped: c_after < 0) and each question's word "
-            "ranking against the base model's (Spearman, top-k overlap); key_change and nonkey_change: mean "
-            "c_after - c_before in nats of the KeyTokens and of the other words. 95% CIs resample questions. "
+            f"and finding 1's measures over the {args.split} questions' base KeyTokens with c_before > 0 "
+            "(kept: c_after >= 0.5 c_before; shrunk: 0 <= c_after < 0.5 c_before; flipped: c_after < 0) and "
+            "each question's word ranking against the base model's (Spearman, top-k overlap); key_change and "
+            "nonkey_change: mean c_after - c_before in nats of the KeyTokens and of the other words. "
+            "95% CIs resample questions. "
             f"Target {args.target}: " + ("the base model's answer sentence where it holds the gold value (the "
             "study's attribution target; the sentence repeats the question's entity, so part of a KeyToken's "
             "contribution is copying it). " if args.target == "base_answer" else "the bare gold value (the "
             "paper's y), which SmolLM2 does not say first. ") +
             "Step 0 is the base model (kept = 1, Spearman = 1 by construction). A diagnostic read beside "
-            "notebook 01, not part of any verdict rule.",
+            f"notebook 0{finding}, not part of any verdict rule.",
             code=CODE)
     return 0
 
