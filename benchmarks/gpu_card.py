@@ -44,7 +44,7 @@ def device_record(folders: list[Path]) -> tuple[str | None, list[str]]:
         for path in sorted(folder.glob("attribution*.json")):
             data = json.loads(path.read_text(encoding="utf-8"))
             machine = machine or data.get("machine")
-            when = f"at commit {data.get('commit')} on {data.get('measured_utc')}"
+            when = f"at commit {str(data.get('commit'))[:12]} on {data.get('measured_utc')}"  # short: the page wraps
             lines.append(f"run {run}: {path.name} measured {when}")
         gpu = folder / "gpu.txt"
         if gpu.is_file():
