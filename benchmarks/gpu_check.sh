@@ -3,8 +3,8 @@
 #
 # Ran on a lent NVIDIA H200 on 2026-12-04 (results/benchmarks/gpu-check-h200.json and the *-h200.json
 # attribution tables; the Performance page shows them). Its CPU dry run (--dry-run, small sizes) runs in
-# the test suite (tests/test_gpu_check.py, marked slow) so that it cannot rot. Run from the repository root (on the device machine $OUT is
-# the folder that comes back):
+# the test suite (tests/test_gpu_check.py, marked slow) so that it cannot rot. Run from the repository
+# root (on the device machine $OUT is the folder that comes back):
 #     OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh            # on the GPU, about 7 minutes in all
 #     OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh --dry-run  # on the CPU, small sizes, about 2 minutes
 # Stages (each with its own time limit; a failing stage does not stop the others, so one call always
