@@ -22,12 +22,19 @@ from unpact.book.pages import (
     api_markdown,
     finding_summaries,
     findings_markdown,
+    measured_line,
     performance_markdown,
     read_summary,
     status_markdown,
     write_missing_notebook_stubs,
 )
-from unpact.book.provenance import benchmark_status, code_digest, measurement_record, stale_benchmarks
+from unpact.book.provenance import (
+    benchmark_status,
+    code_digest,
+    measurement_record,
+    periodic_reason,
+    stale_benchmarks,
+)
 from unpact.book.sphinx_docstrings import docutils_problems, escape_bars, readable_lines
 from unpact.book.sphinx_sources import notebook_source_url
 from unpact.book.verdict import PAGE_DPI, PAGE_WIDTH_IN, sig2, verdict_figure
@@ -208,6 +215,24 @@ def test_benchmark_record_detects_a_code_change(tmp_path: Path) -> None:
         message.startswith("b.json is older than the code that made it") and "rerun: python benchmarks/b.py" in message
     )
     assert benchmark_status({"title": "Old"}, repo) == "untracked"
+
+
+def test_periodic_benchmarks_are_marked_stale_but_do_not_fail_the_build(tmp_path: Path) -> None:
+    repo = _benchmark_repo(tmp_path)
+    record = measurement_record(["benchmarks/b.py", "pkg"], root=repo)
+    folder = repo / "results"
+    folder.mkdir()
+    data = {"title": "Repro", "command": "python benchmarks/b.py", **record}
+    (folder / "reproducibility-quick.json").write_text(json.dumps(data))
+    (repo / "pkg" / "m.py").write_text("x = 3\n")
+    assert periodic_reason("reproducibility-quick.json") and periodic_reason("depth-focus-smollm2-gold.json")
+    assert periodic_reason("book.json") is None and periodic_reason("reproducibility-micro.json") is None
+    assert stale_benchmarks(folder, repo) == []  # the build's check leaves it out
+    [message] = stale_benchmarks(folder, repo, periodic=True)
+    assert message.startswith("reproducibility-quick.json is older than the code")
+    line = measured_line(data | {"code": {"paths": ["unpact/__init__.py"], "digest": "0" * 64}},
+                         periodic_reason("reproducibility-quick.json"))
+    assert "**Stale**" in line and "Re-measured periodically" in line and "second `quick` run" in line
 
 
 def test_performance_page_states_commit_and_date_or_untracked(tmp_path: Path) -> None:

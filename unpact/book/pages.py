@@ -45,7 +45,7 @@ from typing import Any
 import unpact
 from unpact.book.notebooks import FINDING_NOTEBOOKS, NOTEBOOKS, notebook_parameters
 from unpact.book.profiles import builtin_profiles
-from unpact.book.provenance import benchmark_status
+from unpact.book.provenance import benchmark_status, periodic_reason
 from unpact.book.runner import EXECUTED_DIR, RESULTS_DIR, results_dir
 from unpact.book.verdict import (
     conditions_marks,
@@ -219,7 +219,7 @@ def performance_markdown(folder: Path) -> str:
         title = data.get("title", path.stem)
         where = (f"Machine: {data.get('machine', 'not recorded')}. Command: `{data.get('command', 'not recorded')}`. "
                  f"File: `{BENCHMARKS_DIR.as_posix()}/{path.name}`.")
-        head = [f"## {title}", "", measured_line(data), "", where, ""]
+        head = [f"## {title}", "", measured_line(data, periodic_reason(path.name)), "", where, ""]
         rows = data.get("rows")
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
             table = _table(rows)
@@ -231,8 +231,11 @@ def performance_markdown(folder: Path) -> str:
     return "\n".join(parts)
 
 
-def measured_line(data: dict[str, Any]) -> str:
-    """``Measured at commit `abc1234` on 2026-12-02 05:30 UTC.``, and whether the code changed since (provenance)."""
+def measured_line(data: dict[str, Any], periodic: str | None = None) -> str:
+    """``Measured at commit `abc1234` on 2026-12-02 05:30 UTC.``, and whether the code changed since (provenance).
+
+    ``periodic``: why the result is re-measured periodically (``unpact.book.provenance.PERIODIC``), said when stale.
+    """
     status = benchmark_status(data)
     if status == "untracked":
         return ("**Measured before commit tracking** (no commit or code digest recorded; "
@@ -243,7 +246,9 @@ def measured_line(data: dict[str, Any]) -> str:
     text = f"Measured at commit `{commit[:12]}{dirty}`" if commit else "Measured"
     text += f" on {when}." if when else "."
     return text + {"current": " The code that made it is unchanged since.",
-                   "stale": " **Stale**: the code that made it has changed since; rerun the command below.",
+                   "stale": " **Stale**: the code that made it has changed since; rerun the command below." + (
+                       f" Re-measured periodically, not with every change ({periodic}): the numbers are those of "
+                       "the commit above." if periodic else ""),
                    "unknown": " (The code that made it is not in this checkout, so staleness is not checked.)"}[status]
 
 

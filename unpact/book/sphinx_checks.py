@@ -10,7 +10,8 @@ At ``builder-inited`` it reports, as Sphinx warnings (so ``jupyter-book build -W
   (:func:`unpact.book.consistency.book_restatements`).
 
 Benchmark files measured before commit tracking are shown as such on the Performance page, not
-warned about. Enabled in ``_config.yml`` (``sphinx: extra_extensions``).
+warned about; nor are the periodically re-measured ones (:data:`unpact.book.provenance.PERIODIC`),
+which the page marks **Stale** when their code changed. Enabled in ``_config.yml`` (``sphinx: extra_extensions``).
 """
 from __future__ import annotations
 
