@@ -428,33 +428,45 @@ def plot_depth_effects(effects: pd.DataFrame, x: str = "forget_accuracy") -> Fig
     ``x="step"`` (optimizer steps; readable where forget accuracy reaches 0 early and later points stack).
     ``effects``: ``unpact.findings.depth.effect_curves`` rows with ``effect`` and ``forget_accuracy`` added
     (mean over architectures and seeds where there are several)."""
-    _require(effects, "depth effects", ("effect", "method", "domain", x, "value", "ci_low", "ci_high"))
-    names = list(dict.fromkeys(effects["effect"]))
-    domains = list(dict.fromkeys(effects["domain"]))
-    _check_columns(domains, "depth effects", "benchmarks")
+    return plot_depth_measures(effects, x, "nats per answer token", "Paired log-probability effects along "
+                               "unlearning, 95% CI bands\n(above 0 = the first prompt gives the gold answer more "
+                               "probability)", zero_line=True)
+
+
+def plot_depth_measures(frame: pd.DataFrame, x: str = "forget_accuracy", unit: str = "", title: str = "",
+                        zero_line: bool = False) -> Figure:
+    """Measures against unlearning depth: one panel row per ``effect`` (the measure's name), one column per
+    benchmark (``domain``), one line per method with its 95% CI band (``ci_low``/``ci_high``); x = forget
+    accuracy at the checkpoint, decreasing to the right (base model -> fully forgotten), or ``x="step"``.
+    ``unit`` goes under each row's name, ``title`` above the figure; ``zero_line`` draws y = 0."""
+    _require(frame, "depth measures", ("effect", "method", "domain", x, "value", "ci_low", "ci_high"))
+    names = list(dict.fromkeys(frame["effect"]))
+    domains = list(dict.fromkeys(frame["domain"]))
+    _check_columns(domains, "depth measures", "benchmarks")
     with sns.axes_style(_STYLE):
         fig, axes = _grid(len(names), len(domains), height=2.2, sharex=True, sharey="row")
         for i, name in enumerate(names):
             for j, domain in enumerate(domains):
                 ax = axes[i, j]
-                part = effects[(effects["effect"] == name) & (effects["domain"] == domain)]
+                part = frame[(frame["effect"] == name) & (frame["domain"] == domain)]
                 for method in method_order(part["method"]):
                     g = part[part["method"] == method].groupby("step").mean(numeric_only=True).reset_index()
                     g = g.sort_values(x, ascending=x != "forget_accuracy", kind="stable")
                     ax.plot(g[x], g["value"], marker=method_marker(method), markersize=3, color=method_color(method),
                             label=method)
                     ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=method_color(method), alpha=0.15)
-                ax.axhline(0, color="black", linewidth=0.8)
+                if zero_line:
+                    ax.axhline(0, color="black", linewidth=0.8)
                 ax.set_title(domain if i == 0 else "", fontsize=9)
-                ax.set_ylabel(f"{name}\n(nats per answer token)" if j == 0 else "", fontsize=8)
+                ax.set_ylabel(f"{name}\n({unit})" if j == 0 and unit else (name if j == 0 else ""), fontsize=8)
                 if i == len(names) - 1:
                     ax.set_xlabel("forget accuracy at the\ncheckpoint (deeper ->)" if x == "forget_accuracy"
                                   else "optimizer step", fontsize=8)
         if x == "forget_accuracy":
             axes[0, 0].invert_xaxis()
-        _method_legend(fig, list(effects["method"]))
-        fig.suptitle("Paired log-probability effects along unlearning, 95% CI bands\n"
-                     "(above 0 = the first prompt gives the gold answer more probability)", fontsize=10)
+        _method_legend(fig, list(frame["method"]))
+        if title:
+            fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -20,7 +20,8 @@ A ``Study`` ties the package together for the notebooks (and for users' own mode
 Every model is prompted in its own format (``prompt_format``: ``auto`` = its chat template when it
 has one, else the plain template) and judged by the format's default judge unless ``judge`` is
 given. Attribution explains a fixed response: the base model's own answer sentence where the items
-record one (``meta["base_answer"]``, the facts benchmark), else the gold answer.
+record one (``meta["base_answer"]``, the facts benchmark), else the gold answer (``attribution_target``
+``gold``: always the gold answer).
 
 The frames use ``domain`` for the *unlearned benchmark* and ``split`` in {forget, retain,
 general}, the layout ``unpact.findings`` expects; items are matched by id everywhere. Models are
@@ -81,11 +82,16 @@ FINETUNED_PREFIX = "finetuned:"
 T = TypeVar("T")
 
 
-def attribution_target(item: QAItem, prompt_format: str) -> str:
-    """The fixed response attribution explains: the base model's own answer (``meta["base_answer"]``,
-    recorded only where it was judged correct) when the item has one, else the gold answer, as a target
-    of ``prompt_format``."""
-    return format_target(str(item.meta.get("base_answer") or item.answer), prompt_format)
+ATTRIBUTION_TARGETS = ("base_answer", "gold")
+
+
+def attribution_target(item: QAItem, prompt_format: str, source: str = "base_answer") -> str:
+    """The fixed response attribution explains, as a target of ``prompt_format``: with ``source`` =
+    ``base_answer`` the base model's own answer (``meta["base_answer"]``, recorded only where it was judged
+    correct) when the item has one, else the gold answer; with ``gold`` the gold answer (the paper's y)."""
+    check_choice("attribution target", source, ATTRIBUTION_TARGETS)
+    own = item.meta.get("base_answer") if source == "base_answer" else None
+    return format_target(str(own or item.answer), prompt_format)
 
 
 def items_fingerprint(items: Sequence[QAItem]) -> str:
@@ -184,6 +190,8 @@ class StudyConfig:
     max_items: int | None = None
     probe_style: str = "instruction"
     probe_every: int | None = None
+    attribute_every: int = 20
+    attribution_target: str = "base_answer"
     relearn_steps: int = 10
 
     def __post_init__(self) -> None:
@@ -199,9 +207,11 @@ class StudyConfig:
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
         check_choice("probe emphasis style", self.probe_style, EMPHASIS_STYLES)
-        if (self.probe_every is not None and self.probe_every < 1) or self.relearn_steps < 0:
-            raise UsageError(f"probe_every must be >= 1 and relearn_steps >= 0, got {self.probe_every}, "
-                             f"{self.relearn_steps}")
+        check_choice("attribution target", self.attribution_target, ATTRIBUTION_TARGETS)
+        if (self.probe_every is not None and self.probe_every < 1) or self.relearn_steps < 0 \
+                or self.attribute_every < 1:
+            raise UsageError(f"probe_every and attribute_every must be >= 1 and relearn_steps >= 0, got "
+                             f"{self.probe_every}, {self.attribute_every}, {self.relearn_steps}")
 
 
 class Study:
@@ -354,11 +364,12 @@ class Study:
             model, tok = self.load(folder)
             items = self.items(domain)
             attributor = Attributor(model, tok, method=method, granularity="word", progress=False)
-            return attributor.attribute([it.question for it in items], [attribution_target(it, fmt) for it in items],
-                                        template=attribution_template(fmt), ids=[it.id for it in items])
+            targets = [attribution_target(it, fmt, self.config.attribution_target) for it in items]
+            return attributor.attribute([it.question for it in items], targets, template=attribution_template(fmt),
+                                        ids=[it.id for it in items])
 
         key = self._table_key(folder, domain, method=method, template=attribution_template(fmt),
-                              target="base_answer_else_gold")
+                              target=self.config.attribution_target)
         return self.cache.result("attribution", key, run, table=True)
 
     @functools.cached_property
@@ -451,29 +462,59 @@ class Study:
         params = benchmark_settings(self.base_dir, domain, self.config.data_dir).get("params", {})
         return int(params.get("eval_every", 2))
 
+    def attributed_items(self, domain: str) -> list[QAItem]:
+        """The items the trajectory's attribution probe follows: every item of ``items`` (forget questions for
+        finding 1; retain and general questions for finding 3, general ones being held out from every method)."""
+        return list(self.items(domain))
+
     def trajectory_dir(self, method: str, domain: str, weights_only: bool = False) -> Path:
-        """The unlearning run of ``method`` on ``domain`` with a ``ForgetProbe`` every ``probe_every`` steps
-        (same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact).
+        """The unlearning run of ``method`` on ``domain`` probed every ``probe_every`` steps by a ``ForgetProbe``
+        (kind ``forget``) and an ``AttributionProbe`` (kind ``attribution``, at step 0, powers of two and multiples
+        of ``attribute_every``:
+        the study's contributions of ``attributed_items``, same method, template and targets as ``attribution``);
+        same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact.
         ``weights_only``: a cached run of the same weights, probed for another analysis or not, will do
         (``reuse_unprobed`` of ``unpact.unlearn.unlearn_to_dir``)."""
-        from unpact.unlearn.probes import ForgetProbe
+        from unpact.unlearn.probes import AttributionProbe, ForgetProbe, ProbeSet
 
         cfg = self.config
         questions = self.probe_questions(domain, method)
         utility = [it for it in self.items(domain) if it.split == "general"]
         fmt = getattr(cfg, "prompt_format", "auto")
-        probe = ForgetProbe(self.forget_items(domain), questions, utility, prompt_format=fmt, judge=cfg.judge)
+        attributed = self.attributed_items(domain)
+        targets = [attribution_target(it, self.prompt_format, cfg.attribution_target) for it in attributed]
+        template = attribution_template(self.prompt_format)
+        probe = ProbeSet({"forget": ForgetProbe(self.forget_items(domain), questions, utility, prompt_format=fmt,
+                                                judge=cfg.judge),
+                          "attribution": AttributionProbe([it.question for it in attributed], targets,
+                                                          [it.id for it in attributed], template,
+                                                          cfg.attribution_method, cfg.attribute_every)})
         key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
-                           "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain))}, length=32)
+                           "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain)),
+                           "attribution": {"items": items_fingerprint(attributed), "targets": targets,
+                                           "template": template, "method": cfg.attribution_method,
+                                           "every": cfg.attribute_every}}, length=32)
         return self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key,
                              reuse_unprobed=weights_only)
 
     def trajectories(self) -> pd.DataFrame:
-        """The probe rows of every (method, domain) run, with ``method`` and ``domain`` (``unpact.findings.depth``)."""
-        from unpact.unlearn.artifact import PROBES_FILE
+        """The ``forget`` probe rows of every (method, domain) run, with ``method`` and ``domain``
+        (``unpact.findings.depth``)."""
+        from unpact.unlearn.probes import probe_rows
 
-        parts = [pd.read_csv(self.trajectory_dir(m, d) / PROBES_FILE, dtype={"item_id": str}).assign(method=m, domain=d)
+        parts = [probe_rows(self.trajectory_dir(m, d), "forget").assign(method=m, domain=d)
                  for m, d in tqdm(self.grid(), desc="trajectories", leave=False)]
+        return pd.concat(parts, ignore_index=True)
+
+    def focus_trajectories(self) -> pd.DataFrame:
+        """Contributions along every (method, domain) run against the base model's: ``unpact.findings.focus_depth.
+        focus_frame`` of the ``attribution`` probe rows (the study's KeyToken rule at step 0), with ``method``."""
+        from unpact.findings.focus_depth import focus_frame
+        from unpact.unlearn.probes import probe_rows
+
+        parts = [focus_frame(probe_rows(self.trajectory_dir(m, d), "attribution"), self.attributed_items(d),
+                             self.config.key_rule).assign(method=m)
+                 for m, d in tqdm(self.grid(), desc="focus along depth", leave=False)]
         return pd.concat(parts, ignore_index=True)
 
     def operating_dir(self, method: str, domain: str) -> Path | None:
@@ -483,9 +524,9 @@ class Study:
         learning rate is constant and its batch streams are seeded independently of the budget, so the first
         ``op_step`` steps are those of the trajectory (``tests/test_linear_probe.py`` checks the weights)."""
         from unpact.findings.depth import depth_curves, operating_points
-        from unpact.unlearn.artifact import PROBES_FILE
+        from unpact.unlearn.probes import probe_rows
 
-        probes = pd.read_csv(self.trajectory_dir(method, domain) / PROBES_FILE, dtype={"item_id": str})
+        probes = probe_rows(self.trajectory_dir(method, domain), "forget")
         step = int(operating_points(depth_curves(probes.assign(method=method, domain=domain)))["op_step"].iloc[0])
         return self._unlearn(method, domain, step, None) if step >= 1 else None
 
@@ -623,7 +664,8 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
     one shared cache). ``parameters`` is the notebook's namespace; the names it reads, when present:
     ``profile``, ``archs``, ``seeds``, ``methods``, ``domains``, ``styles``, ``token_sources``, ``top_k``
     and ``alpha`` (the KeyToken rule; ``alpha`` 0 = no threshold), ``attribution_method``, ``judge``,
-    ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``, ``prompt_format``;
+    ``stop_at``, ``base_model`` and ``data_dir`` (empty = none), ``unlearned_models``, ``prompt_format``,
+    ``attribute_every`` (besides step 0 and powers of two, a trajectory is attributed at its multiples);
     and for the pretrained models studied beside the organism: ``pretrained_models`` (names of
     ``unpact models`` or folders; one study each per seed), ``pretrained_domains`` (default ``facts``),
     ``pretrained_methods`` (default: ``methods``), ``pretrained_styles`` (default: ``styles``) and
@@ -641,7 +683,7 @@ def notebook_studies(parameters: Mapping[str, Any], cache: StudyCache | None = N
             fields[target] = tuple(p[name])
     if "top_k" in p or "alpha" in p:
         fields["key_rule"] = KeyRule(top_k=p.get("top_k"), alpha=p.get("alpha") or None)
-    for name in ("attribution_method", "stop_at", "unlearned_models", "prompt_format"):
+    for name in ("attribution_method", "stop_at", "unlearned_models", "prompt_format", "attribute_every"):
         if name in p:
             fields[name] = p[name]
     for name in ("base_model", "data_dir", "judge"):
@@ -704,7 +746,8 @@ def unlearning_runs(studies: Sequence[Study]) -> tuple[pd.DataFrame, pd.DataFram
 def collect(studies: Sequence[Study], what: str) -> pd.DataFrame:
     """Concatenate ``study.<what>()`` over studies, adding ``arch``/``seed`` and making ``item_id``
     unique per organism (``arch/seed/id``), so pooled statistics treat each organism's item as its own."""
-    check_choice("study frame", what, ("outcomes", "contributions", "recovery", "trajectories", "judged_outcomes"))
+    check_choice("study frame", what, ("outcomes", "contributions", "recovery", "trajectories", "judged_outcomes",
+                                       "focus_trajectories"))
     parts = []
     for s in studies:
         frame = getattr(s, what)()

@@ -11,6 +11,13 @@
   control emphasis, oracle hint, ...) and the greedy answer's correctness, plus the accuracy on
   ``utility_items`` (held-out items no method trains on): one row per (step, item, condition) with
   ``gold_lp, first_rank, correct``, and rows with ``condition = "utility"`` (``item_id`` of the utility item).
+- ``AttributionProbe``: at the checks whose step is 0, a power of two or a multiple of ``every`` (dense
+  early, where the answers go, sparse late; ``attributed_step``), the unPact contributions
+  (``unpact.attribution.Attributor``, leave-one-word-out by default) of the attributed questions for fixed
+  targets: one row per (step, item, word) with ``position, unit, contribution``. Raw contributions, so
+  any KeyToken rule can be applied afterwards against step 0 (``unpact.findings.depth.focus_frame``).
+- ``ProbeSet``: several probes at the same checks, each row tagged with its probe's name (``kind``);
+  ``probe_rows`` reads one kind back from a run folder.
 - ``relearn_probe``: the relearning attack (Lynch et al. 2024; Deeb & Roger 2024): fine-tune a copy
   of the unlearned model for ``steps`` AdamW steps on one half of the forget items (answer-token
   loss), then greedy accuracy on the *other* half, which it never saw. Knowledge that comes back on
@@ -35,6 +42,7 @@ from unpact.prompts import format_prompt, format_target, resolve_prompt_format
 from unpact.scoring import check_fits, encode_prompt, encode_target, pad_id, target_scores
 
 PROBE_COLUMNS = ("step", "item_id", "condition", "gold_lp", "first_rank", "correct")
+ATTRIBUTION_COLUMNS = ("step", "item_id", "position", "unit", "contribution")
 
 
 def gold_measures(model: Any, tokenizer: Any, questions: Sequence[str], answers: Sequence[str],
@@ -89,6 +97,78 @@ class ForgetProbe:
                 "step": step, "item_id": utility["id"].astype(str), "condition": "utility", "gold_lp": math.nan,
                 "first_rank": -1, "correct": utility["correct"].astype(bool).to_numpy()})], ignore_index=True)
         return frame
+
+
+def attributed_step(step: int, every: int) -> bool:
+    """Whether an ``AttributionProbe`` attributes at ``step``: 0 (the base model), a power of two, or a multiple
+    of ``every``."""
+    return step == 0 or step & (step - 1) == 0 or step % every == 0
+
+
+@dataclass
+class AttributionProbe:
+    """Contributions of ``questions`` (ids ``ids``) to ``targets`` at the checks of ``attributed_step`` (step 0,
+    the base model, always): rows of ``ATTRIBUTION_COLUMNS``, none at other checks.
+
+    ``template`` and ``method`` as in ``unpact.attribution.Attributor.attribute``; words are the units.
+    """
+
+    questions: Sequence[str]
+    targets: Sequence[str]
+    ids: Sequence[str]
+    template: str | None = None
+    method: str = "loo"
+    every: int = 20
+
+    def __post_init__(self) -> None:
+        if not len(self.questions) == len(self.targets) == len(self.ids):
+            raise UsageError(f"attribution probe: {len(self.questions)} questions, {len(self.targets)} targets and "
+                             f"{len(self.ids)} ids (one each per item)")
+        if self.every < 1:
+            raise UsageError(f"attribution probe: every must be >= 1 step, got {self.every}")
+
+    def __call__(self, model: Any, tokenizer: Any, step: int) -> pd.DataFrame:
+        from unpact.attribution import Attributor
+
+        if not attributed_step(step, self.every) or not self.questions:
+            return pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
+        result = Attributor(model, tokenizer, method=self.method, granularity="word", progress=False).attribute(
+            list(self.questions), list(self.targets), template=self.template, ids=[str(i) for i in self.ids])
+        return result.to_frame()[["item_id", "position", "unit", "contribution"]].assign(step=step)
+
+
+@dataclass
+class ProbeSet:
+    """Calls each probe of ``probes`` (name -> probe) at the same check; their rows, each with ``kind`` = the
+    probe's name, in one frame (one ``PROBES_FILE`` per run)."""
+
+    probes: Mapping[str, Any]
+
+    def __call__(self, model: Any, tokenizer: Any, step: int) -> pd.DataFrame:
+        parts = [probe(model, tokenizer, step).assign(kind=name) for name, probe in self.probes.items()]
+        return pd.concat([p for p in parts if not p.empty], ignore_index=True) if parts else pd.DataFrame()
+
+
+def probe_rows(folder: Any, kind: str) -> pd.DataFrame:
+    """The rows of probe ``kind`` (a ``ProbeSet`` name) in the run folder's ``PROBES_FILE``, with only the
+    columns that kind fills (a file written by a single probe, without ``kind``, is returned whole)."""
+    from pathlib import Path
+
+    from unpact.unlearn.artifact import PROBES_FILE
+
+    # only empty cells are missing: a question word such as "None" or "NA" stays a word
+    frame = pd.read_csv(Path(folder) / PROBES_FILE, dtype={"item_id": str, "unit": str}, keep_default_na=False,
+                        na_values=[""], low_memory=False)
+    if "kind" not in frame.columns:
+        return frame
+    kinds = sorted(set(frame["kind"].astype(str)))
+    if kind not in kinds:
+        raise UsageError(f"{Path(folder) / PROBES_FILE}: no {kind!r} probe rows (kinds here: {', '.join(kinds)})")
+    part = frame[frame["kind"] == kind].drop(columns="kind").dropna(axis=1, how="all")
+    if "correct" in part.columns:  # a CSV of mixed rows reads booleans as objects
+        part = part.assign(correct=part["correct"].map({True: True, False: False, "True": True, "False": False}))
+    integers = [c for c in ("step", "first_rank", "position") if c in part.columns]
+    return part.astype({c: int for c in integers}).reset_index(drop=True)
 
 
 def relearn_probe(model: Any, tokenizer: Any, forget_items: Sequence[QAItem], steps: int = 10, lr: float = 1e-3,
