@@ -4,7 +4,8 @@
                                      [--target base_answer|gold] [--split forget|retain|general] [--json FILE]
 
 Reads the ``quick`` book's SmolLM2 runs on ``facts`` (same data, rate, schedule and seed: ``Study.trajectory_dir``,
-whose probe attributes every item every ``attribute_every`` steps besides scoring the forget questions; with
+whose probe attributes every item at step 0, at steps 1, 2, 4, 8, ... and every ``attribute_every`` steps
+besides scoring the forget questions: ``unpact.unlearn.probes.attributed_step``; with
 ``UNPACT_CACHE`` the cache of ``python benchmarks/book.py --keep-cache DIR`` it trains nothing) and prints, per
 method and attributed step, forget and held-out general accuracy with finding 1's decomposed measures of the
 ``--split`` questions' base KeyTokens (``unpact.findings.focus_depth.focus_curves``): the shares kept, shrunk and
@@ -12,7 +13,7 @@ flipped, the Spearman correlation and top-k overlap of each question's word rank
 change of the KeyTokens and of the other words, with CIs resampling questions. Notebooks 01 and 03 draw the
 same curves for every method of the book; this script writes one model's table for the Performance page.
 
-``--target gold`` attributes the bare gold answer (the paper's y) instead of the base model's answer sentence
+``--target gold`` attributes the gold answer (the paper's y) instead of the base model's answer sentence
 (runs of their own: the target is part of the probe). ``--split retain`` or ``general`` reads questions the
 method should leave alone (finding 3). A diagnostic, not part of any verdict rule.
 """
