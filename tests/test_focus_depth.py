@@ -55,6 +55,20 @@ def test_probe_set_attributes_every_kth_step_and_reads_each_kind_back(tiny_llama
         AttributionProbe(["q"], ["a"], ["i"], every=0)
 
 
+def test_attribution_probe_takes_step_zero_from_a_given_base_attribution(tiny_llama: tuple[Any, Any]) -> None:
+    model, tok = tiny_llama
+    questions, ids = [it.question for it in FORGET], [it.id for it in FORGET]
+    targets = [" " + it.answer for it in FORGET]
+    base = Attributor(model, tok, progress=False).attribute(questions, targets, template="Q: {}\nA:", ids=ids)
+    probe = AttributionProbe(questions, targets, ids, template="Q: {}\nA:", base=base)
+    reused = probe(None, None, 0)  # no model is needed at step 0
+    fresh = AttributionProbe(questions, targets, ids, template="Q: {}\nA:")(model, tok, 0)
+    pd.testing.assert_frame_equal(reused, fresh, check_exact=False, atol=1e-6)
+    assert not probe(model, tok, 1).empty  # later steps are attributed on the model given
+    with pytest.raises(UsageError, match="other items"):
+        AttributionProbe(questions[:1], targets[:1], ids[1:2], base=base)
+
+
 def _attribution_rows() -> pd.DataFrame:
     """Steps 0 and 4 of one run: 3 forget questions (3 words, the first the KeyToken), one retain question."""
     after = {"a": (-2.0, 1.0, 0.5), "b": (1.0, 2.0, 0.5), "c": (3.5, 0.5, 0.2), "r": (3.0, 0.0, 0.5)}

@@ -488,7 +488,8 @@ class Study:
                                                 judge=cfg.judge),
                           "attribution": AttributionProbe([it.question for it in attributed], targets,
                                                           [it.id for it in attributed], template,
-                                                          cfg.attribution_method, cfg.attribute_every)})
+                                                          cfg.attribution_method, cfg.attribute_every,
+                                                          base=self.attribution(self.base_dir, domain))})
         key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
                            "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain)),
                            "attribution": {"items": items_fingerprint(attributed), "targets": targets,

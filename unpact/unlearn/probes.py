@@ -15,7 +15,8 @@
   early, where the answers go, sparse late; ``attributed_step``), the unPact contributions
   (``unpact.attribution.Attributor``, leave-one-word-out by default) of the attributed questions for fixed
   targets: one row per (step, item, word) with ``position, unit, contribution``. Raw contributions, so
-  any KeyToken rule can be applied afterwards against step 0 (``unpact.findings.depth.focus_frame``).
+  any KeyToken rule can be applied afterwards against step 0 (``unpact.findings.focus_depth.focus_frame``);
+  step 0 may reuse an attribution of the base model already computed (``base``).
 - ``ProbeSet``: several probes at the same checks, each row tagged with its probe's name (``kind``);
   ``probe_rows`` reads one kind back from a run folder.
 - ``relearn_probe``: the relearning attack (Lynch et al. 2024; Deeb & Roger 2024): fine-tune a copy
@@ -29,7 +30,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -40,6 +41,9 @@ from unpact.evaluate import evaluate_items
 from unpact.modeling import model_device
 from unpact.prompts import format_prompt, format_target, resolve_prompt_format
 from unpact.scoring import check_fits, encode_prompt, encode_target, pad_id, target_scores
+
+if TYPE_CHECKING:
+    from unpact.attribution import AttributionResult
 
 PROBE_COLUMNS = ("step", "item_id", "condition", "gold_lp", "first_rank", "correct")
 ATTRIBUTION_COLUMNS = ("step", "item_id", "position", "unit", "contribution")
@@ -111,6 +115,10 @@ class AttributionProbe:
     the base model, always): rows of ``ATTRIBUTION_COLUMNS``, none at other checks.
 
     ``template`` and ``method`` as in ``unpact.attribution.Attributor.attribute``; words are the units.
+    ``base``: the same attribution of the base model, already computed (an ``AttributionResult`` of these
+    questions, targets, template and method, e.g. ``unpact.study.Study.attribution`` of the base folder): step 0
+    (no update yet, so the base model) takes its rows instead of attributing again. Every method's
+    trajectory starts from the same base model, so its step-0 map is computed once.
     """
 
     questions: Sequence[str]
@@ -119,6 +127,7 @@ class AttributionProbe:
     template: str | None = None
     method: str = "loo"
     every: int = 20
+    base: AttributionResult | None = None
 
     def __post_init__(self) -> None:
         if not len(self.questions) == len(self.targets) == len(self.ids):
@@ -126,12 +135,16 @@ class AttributionProbe:
                              f"{len(self.ids)} ids (one each per item)")
         if self.every < 1:
             raise UsageError(f"attribution probe: every must be >= 1 step, got {self.every}")
+        if self.base is not None and [str(it.id) for it in self.base.items] != [str(i) for i in self.ids]:
+            raise UsageError("attribution probe: the base attribution covers other items than the probe's ids")
 
     def __call__(self, model: Any, tokenizer: Any, step: int) -> pd.DataFrame:
         from unpact.attribution import Attributor
 
         if not attributed_step(step, self.every) or not self.questions:
             return pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
+        if step == 0 and self.base is not None:
+            return self.base.to_frame()[["item_id", "position", "unit", "contribution"]].assign(step=step)
         result = Attributor(model, tokenizer, method=self.method, granularity="word", progress=False).attribute(
             list(self.questions), list(self.targets), template=self.template, ids=[str(i) for i in self.ids])
         return result.to_frame()[["item_id", "position", "unit", "contribution"]].assign(step=step)
