@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unpact.cache import artifact_record, cached_artifact, config_hash
+from unpact.cache import artifact_record, cached_artifact, config_hash, folder_hash
 from unpact.data.schema import QAItem, load_items, save_items
 from unpact.errors import UsageError
 from unpact.io import atomic_directory, atomic_write_json
@@ -17,6 +17,18 @@ from unpact.scoring import answer_logprobs, encode_prompt, encode_target, greedy
 def test_config_hash_is_order_independent() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_folder_hash_is_remembered_until_a_file_changes(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    first = folder_hash(tmp_path)
+    assert folder_hash(tmp_path) == first
+    (tmp_path / "model.safetensors").write_bytes(b"other weights")
+    changed = folder_hash(tmp_path)
+    assert changed != first
+    (tmp_path / "tokenizer.json").write_text("{}")
+    assert folder_hash(tmp_path) not in (first, changed)
 
 
 def test_atomic_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:

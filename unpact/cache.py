@@ -11,6 +11,7 @@ Content identities used in configurations: ``folder_hash`` (a model folder's fil
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -88,12 +89,24 @@ def source_digest() -> str:
 
 
 def folder_hash(folder: str | os.PathLike[str]) -> str:
-    """SHA-256 over the relative paths and bytes of a model folder's files (its QA data excluded)."""
-    root = Path(folder)
+    """SHA-256 over the relative paths and bytes of a model folder's files (its QA data excluded).
+
+    Remembered per process for an unchanged listing (each file's path, size, inode and modification
+    time): a study asks for the same base model's hash at every cache lookup, and reading a pretrained
+    model's weights each time costs about a second."""
+    root = Path(folder).resolve()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and DATA_FOLDER not in p.relative_to(root).parts)
+    listing = tuple((p.relative_to(root).as_posix(), st.st_size, st.st_ino, st.st_mtime_ns)
+                    for p, st in ((p, p.stat()) for p in files))
+    return _hash_files(str(root), listing)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_files(root: str, listing: tuple[tuple[str, int, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and DATA_FOLDER not in p.relative_to(root).parts):
-        digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
-        with path.open("rb") as fh:
+    for relative, *_ in listing:
+        digest.update(relative.encode("utf-8") + b"\0")
+        with (Path(root) / relative).open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
