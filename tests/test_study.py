@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from unpact.emphasis import check_no_added_text
@@ -147,6 +148,31 @@ def test_trajectory_probes_and_relearning_on_the_micro_organism(micro_study: Stu
         then = frame[(frame["step"] == op) & (frame["condition"] == "plain")]["correct"].mean()
         rerun = micro_study.evaluation(at_point, "news")
         assert then == pytest.approx(rerun[rerun["split"] == "forget"]["correct"].mean())
+
+
+def test_a_run_whose_last_step_is_attributed_leaves_that_map_as_the_models_attribution(cache_dir: Path) -> None:
+    from unpact.attribution import Attributor
+    from unpact.prompts import attribution_template
+
+    study = Study(StudyConfig(organism_profile="micro", methods=("ga",), domains=("news",), steps=4,
+                              cache_root=str(cache_dir)))  # checks 0, 2, 4; step 4 (a power of two) attributed
+
+    def tables() -> int:
+        return len([p for p in (cache_dir / "tables").iterdir() if p.name.startswith("attribution-")])
+
+    folder = study.unlearned_dir("ga", "news")
+    assert tables() == 2  # the base model's, and the run's last map entered as the unlearned model's
+    kept = study.attribution(folder, "news")
+    assert tables() == 2  # read back, not attributed again
+    items = study.items("news")
+    model, tok = study.load(folder)
+    fresh = Attributor(model, tok, method="loo", granularity="word", progress=False).attribute(
+        [it.question for it in items], [p.target for p in kept], template=attribution_template("plain"),
+        ids=[it.id for it in items])
+    assert [p.units for p in fresh] == [p.units for p in kept]
+    for a, b in zip(fresh, kept):
+        np.testing.assert_allclose(a.contributions, b.contributions, atol=1e-5)
+        assert a.lp == pytest.approx(b.lp, abs=1e-5)
 
 
 def test_relearning_uses_the_step_size_each_model_was_unlearned_with(cache_dir: Path) -> None:

@@ -354,8 +354,10 @@ class Study:
                               variants=[list(k) for k in keys], questions=config_hash({"q": questions}, length=32))
         return self.cache.result("emphasis", key, run, table=True)
 
-    def attribution(self, folder: Path, domain: str) -> AttributionResult:
-        """unPact contributions (gold answer, question words only) of every item of ``domain``, keyed by item id."""
+    def attribution(self, folder: Path, domain: str, computed: AttributionResult | None = None) -> AttributionResult:
+        """unPact contributions (gold answer, question words only) of every item of ``domain``, keyed by item id.
+        ``computed``: this very map, already made elsewhere (``trajectory_dir``: its probe's map of the model
+        it saved), is cached as the result unless one is cached already."""
         method = self.config.attribution_method
 
         fmt = self.prompt_format
@@ -370,7 +372,7 @@ class Study:
 
         key = self._table_key(folder, domain, method=method, template=attribution_template(fmt),
                               target=self.config.attribution_target)
-        return self.cache.result("attribution", key, run, table=True)
+        return self.cache.result("attribution", key, run if computed is None else lambda: computed, table=True)
 
     @functools.cached_property
     def prompt_format(self) -> str:
@@ -472,7 +474,9 @@ class Study:
         (kind ``forget``) and an ``AttributionProbe`` (kind ``attribution``, at step 0, powers of two and multiples
         of ``attribute_every``:
         the study's contributions of ``attributed_items``, same method, template and targets as ``attribution``);
-        same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact.
+        same data, budget, stop rule and seed as ``unlearned_dir``; cached as its own artifact. Step 0 takes the
+        base model's ``attribution``; a trained run whose last step was attributed leaves that map as the saved
+        model's ``attribution``.
         ``weights_only``: a cached run of the same weights, probed for another analysis or not, will do
         (``reuse_unprobed`` of ``unpact.unlearn.unlearn_to_dir``)."""
         from unpact.unlearn.probes import AttributionProbe, ForgetProbe, ProbeSet
@@ -484,19 +488,25 @@ class Study:
         attributed = self.attributed_items(domain)
         targets = [attribution_target(it, self.prompt_format, cfg.attribution_target) for it in attributed]
         template = attribution_template(self.prompt_format)
+        attribution = AttributionProbe([it.question for it in attributed], targets, [it.id for it in attributed],
+                                       template, cfg.attribution_method, cfg.attribute_every,
+                                       base=self.attribution(self.base_dir, domain))
         probe = ProbeSet({"forget": ForgetProbe(self.forget_items(domain), questions, utility, prompt_format=fmt,
-                                                judge=cfg.judge),
-                          "attribution": AttributionProbe([it.question for it in attributed], targets,
-                                                          [it.id for it in attributed], template,
-                                                          cfg.attribution_method, cfg.attribute_every,
-                                                          base=self.attribution(self.base_dir, domain))})
+                                                judge=cfg.judge), "attribution": attribution})
         key = config_hash({"questions": questions, "utility": items_fingerprint(utility), "format": fmt,
                            "judge": cfg.judge, "items": items_fingerprint(self.forget_items(domain)),
                            "attribution": {"items": items_fingerprint(attributed), "targets": targets,
                                            "template": template, "method": cfg.attribution_method,
                                            "every": cfg.attribute_every}}, length=32)
-        return self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key,
-                             reuse_unprobed=weights_only)
+        folder = self._unlearn(method, domain, cfg.steps, cfg.stop_at, probed=True, probe=probe, probe_key=key,
+                               reuse_unprobed=weights_only)
+        final = attribution.final_result()
+        if final is not None and cfg.dtype == "float32":
+            # The run attributed its last step, the model it saved (float32 both: the same weights and inputs).
+            self.attribution(folder, domain, computed=final)
+            if cfg.stop_at is None and not weights_only:  # the same weights, entered as the unprobed run too
+                self.attribution(self.trajectory_dir(method, domain, weights_only=True), domain, computed=final)
+        return folder
 
     def trajectories(self) -> pd.DataFrame:
         """The ``forget`` probe rows of every (method, domain) run, with ``method`` and ``domain``

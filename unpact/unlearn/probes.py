@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -128,6 +128,7 @@ class AttributionProbe:
     method: str = "loo"
     every: int = 20
     base: AttributionResult | None = None
+    last: tuple[int, AttributionResult | None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not len(self.questions) == len(self.targets) == len(self.ids):
@@ -142,12 +143,21 @@ class AttributionProbe:
         from unpact.attribution import Attributor
 
         if not attributed_step(step, self.every) or not self.questions:
+            self.last = (step, None)
             return pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
         if step == 0 and self.base is not None:
-            return self.base.to_frame()[["item_id", "position", "unit", "contribution"]].assign(step=step)
-        result = Attributor(model, tokenizer, method=self.method, granularity="word", progress=False).attribute(
-            list(self.questions), list(self.targets), template=self.template, ids=[str(i) for i in self.ids])
+            result = self.base
+        else:
+            result = Attributor(model, tokenizer, method=self.method, granularity="word", progress=False).attribute(
+                list(self.questions), list(self.targets), template=self.template, ids=[str(i) for i in self.ids])
+        self.last = (step, result)
         return result.to_frame()[["item_id", "position", "unit", "contribution"]].assign(step=step)
+
+    def final_result(self) -> AttributionResult | None:
+        """The attribution made at the last check this probe saw, when that check was attributed (else ``None``).
+        The loop's last check is its last step, so this is the map of the model the run returns: a caller can
+        keep it as that model's attribution instead of computing it again."""
+        return self.last[1] if self.last is not None else None
 
 
 @dataclass
