@@ -140,6 +140,11 @@ def test_paired_effect_is_the_mean_difference_clustered_by_question() -> None:
     curve = effect_curves(frame, "key", "control", n_boot=100)
     assert set(curve["step"]) == {1, 2}
     assert curve[curve["step"] == 1]["n_questions"].iloc[0] == 2
+    for row in curve.itertuples():  # each step's row is paired_effect of that run's steps 0 and step
+        run = frame[(frame["method"] == row.method) & frame["step"].isin([0, row.step])]
+        direct = paired_effect(run, "key", "control", n_boot=100)
+        assert (row.n_questions, row.value, row.ci_low, row.ci_high) == pytest.approx(
+            (direct["n_questions"], direct["value"], direct["ci_low"], direct["ci_high"]), nan_ok=True)
 
 
 def test_cluster_mean_summary_and_mde_formulas() -> None:
@@ -253,6 +258,20 @@ def test_key_token_fates_separate_shrink_from_sign_flip_and_rank_measures() -> N
     assert fates.loc["topk_overlap", "value"] == pytest.approx(0.25)
     change = key_change_by_question(frame, n_boot=100)
     assert change["value"] == pytest.approx(np.mean([-1, -3, -3])) and change["n_questions"] == 2
+
+
+def test_spearman_is_scipys_statistic_with_ties() -> None:
+    from scipy.stats import spearmanr
+
+    from unpact.findings.focus import _spearman
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(3, 15))
+        before, after = np.round(rng.normal(size=(2, n)), int(rng.integers(0, 2)))  # rounding makes ties
+        if np.ptp(before) > 0 and np.ptp(after) > 0:
+            assert _spearman(before, after) == spearmanr(before, after).statistic
+    assert math.isnan(_spearman(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, 3.0])))
 
 
 def test_judged_outcomes_read_each_judge_and_flag_shared_answers() -> None:

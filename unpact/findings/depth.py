@@ -144,29 +144,48 @@ def paired_effect(frame: pd.DataFrame, treatment: str, reference: str, runs: Seq
     (= ``n``), plus the rank change (median first_rank, reference and treatment).
     """
     data, cols = _validate(frame, runs)
-    status = _forget_status(data, cols)
+    _check_conditions(data, treatment, reference)
     last = data["step"] == data.groupby(cols, observed=True)["step"].transform("max")
-    now = data[last & (data["condition"] != "utility")].merge(status, on=[*cols, "step", "item_id"], how="inner")
-    if only_forgotten:
-        now = now[now["forgotten"].astype(bool)]
-    for name in (treatment, reference):
-        if name not in set(data["condition"]):
-            raise UsageError(f"paired_effect: condition {name!r} not in the frame; present: "
-                             f"{', '.join(sorted(map(str, data['condition'].unique())))}")
-    now = now[now["condition"].isin([treatment, reference])]
-    wide = now.pivot_table(index=[*cols, "item_id"], columns="condition", values=["gold_lp", "first_rank"],
-                           aggfunc="first", observed=True, dropna=False)
-    needed = [("gold_lp", treatment), ("gold_lp", reference)]
-    wide = wide.dropna(subset=needed) if len(wide) and all(c in wide.columns for c in needed) else wide.iloc[:0]
-    if len(wide):
-        diff = wide[("gold_lp", treatment)] - wide[("gold_lp", reference)]
-        questions = wide.index.get_level_values("item_id")
-    else:
-        diff, questions = pd.Series(dtype=float), pd.Index([])
-    out: dict[str, Any] = dict(cluster_mean_summary(diff.to_numpy(), questions, confidence, n_boot, seed))
-    out.update(n_questions=out["n_clusters"], n_pairs=out["n"], treatment=treatment, reference=reference,
+    wide = _paired(data[last], _forget_status(data, cols), cols, treatment, reference, only_forgotten)
+    out = _effect_summary(wide, treatment, reference, confidence, n_boot, seed)
+    out.update(treatment=treatment, reference=reference,
                rank_reference=float(wide[("first_rank", reference)].median()) if len(wide) else float("nan"),
                rank_treatment=float(wide[("first_rank", treatment)].median()) if len(wide) else float("nan"))
+    return out
+
+
+def _check_conditions(data: pd.DataFrame, *names: str) -> None:
+    present = set(data["condition"])
+    for name in names:
+        if name not in present:
+            raise UsageError(f"paired_effect: condition {name!r} not in the frame; present: "
+                             f"{', '.join(sorted(map(str, present)))}")
+
+
+def _paired(rows: pd.DataFrame, status: pd.DataFrame, cols: list[str], treatment: str, reference: str,
+            only_forgotten: bool) -> pd.DataFrame:
+    """``gold_lp`` and ``first_rank`` (columns ``(measure, condition)``) of ``treatment`` and ``reference`` per
+    (run, step, item) of ``rows``, sorted, the items with both log-probs (forgotten ones only when asked)."""
+    now = rows[rows["condition"].isin([treatment, reference])].merge(status, on=[*cols, "step", "item_id"],
+                                                                      how="inner")
+    if only_forgotten:
+        now = now[now["forgotten"].astype(bool)]
+    wide = now.pivot_table(index=[*cols, "step", "item_id"], columns="condition", values=["gold_lp", "first_rank"],
+                           aggfunc="first", observed=True, dropna=False)
+    needed = [("gold_lp", treatment), ("gold_lp", reference)]
+    return wide.dropna(subset=needed) if len(wide) and all(c in wide.columns for c in needed) else wide.iloc[:0]
+
+
+def _effect_summary(wide: pd.DataFrame, treatment: str, reference: str, confidence: float, n_boot: int,
+                    seed: int) -> dict[str, Any]:
+    """``cluster_mean_summary`` of the gold_lp differences of ``_paired`` rows, clustered by question."""
+    if len(wide):
+        diff = (wide[("gold_lp", treatment)] - wide[("gold_lp", reference)]).to_numpy()
+        questions = wide.index.get_level_values("item_id")
+    else:
+        diff, questions = pd.Series(dtype=float).to_numpy(), pd.Index([])
+    out: dict[str, Any] = dict(cluster_mean_summary(diff, questions, confidence, n_boot, seed))
+    out.update(n_questions=out["n_clusters"], n_pairs=out["n"])
     return out
 
 
@@ -188,18 +207,19 @@ def recovery_share(frame: pd.DataFrame, condition: str, runs: Sequence[str] = RU
 def effect_curves(frame: pd.DataFrame, treatment: str, reference: str, runs: Sequence[str] = RUN_COLUMNS,
                   n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> pd.DataFrame:
     """``paired_effect`` at every checked step of every run: ``*runs, step, value, ci_low, ci_high,
-    n_questions`` (steps without forgotten items give NaN), for curves against forget accuracy."""
+    n_questions`` (steps without forgotten items give NaN), for curves against forget accuracy. One pass
+    over the frame; each row equals ``paired_effect`` of that run's steps 0 and ``step``."""
     data, cols = _validate(frame, runs)
+    _check_conditions(data, treatment, reference)
+    keys = [*cols, "step"]
+    later = data[data["step"] > 0]
+    wide = _paired(later, _forget_status(data, cols), cols, treatment, reference, only_forgotten=True)
+    per_step = dict(iter(wide.groupby(level=keys, observed=True, sort=True))) if len(wide) else {}
     rows = []
-    for key, run in data.groupby(cols, observed=True, sort=True):
-        keys = key if isinstance(key, tuple) else (key,)
-        for step in sorted(run["step"].unique()):
-            if step == 0:
-                continue
-            part = run[run["step"].isin([0, step])]
-            eff = paired_effect(part, treatment, reference, cols, n_boot=n_boot, seed=seed)
-            rows.append({**dict(zip(cols, keys)), "step": int(step),
-                         **{k: eff[k] for k in ("value", "ci_low", "ci_high", "n_questions", "mde")}})
+    for key in later[keys].drop_duplicates().sort_values(keys).itertuples(index=False, name=None):
+        eff = _effect_summary(per_step.get(key, wide.iloc[:0]), treatment, reference, 0.95, n_boot, seed)
+        rows.append({**dict(zip(cols, key)), "step": int(key[-1]),
+                     **{k: eff[k] for k in ("value", "ci_low", "ci_high", "n_questions", "mde")}})
     return pd.DataFrame(rows)
 
 
