@@ -274,6 +274,17 @@ def test_spearman_is_scipys_statistic_with_ties() -> None:
     assert math.isnan(_spearman(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, 3.0])))
 
 
+def test_average_ranks_are_scipys_rankdata() -> None:
+    from scipy.stats import rankdata
+
+    from unpact.findings.focus import _average_ranks
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        x = rng.integers(0, 4, size=int(rng.integers(1, 12))) * float(rng.choice([1.0, 0.1, -2.5]))
+        assert _average_ranks(x).tolist() == rankdata(x).tolist()
+
+
 def test_judged_outcomes_read_each_judge_and_flag_shared_answers() -> None:
     from unpact.findings.destruction import destructive_rates
     from unpact.findings.utility import judged_outcome_frame

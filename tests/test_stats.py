@@ -4,12 +4,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from unpact.errors import UsageError
 from unpact.stats import (
     bootstrap_ci,
     cluster_bootstrap_mean_ci,
+    cluster_mean_summary,
+    cluster_totals,
     mcnemar_from_counts,
     mcnemar_test,
     paired_bootstrap_diff_ci,
@@ -86,6 +89,18 @@ def test_cluster_bootstrap_is_wider_than_unit_bootstrap_for_clustered_data() -> 
     # unequal cluster sizes: the point is the pooled mean sum/count
     low, high = cluster_bootstrap_mean_ci([1.0, 1.0, 0.0], ["x", "x", "y"], n_boot=200)
     assert 0.0 <= low <= 2 / 3 <= high <= 1.0
+
+
+def test_cluster_totals_in_order_of_first_appearance_and_summary_uses_the_same_draws() -> None:
+    sums, counts, universe = cluster_totals([1.0, 2.0, 3.0, 4.0, 5.0], ["b", None, "a", "b", None])
+    assert universe[0] == "b" and pd.isna(universe[1]) and universe[2] == "a"  # a missing label is a cluster
+    assert sums.tolist() == [5.0, 7.0, 3.0] and counts.tolist() == [2.0, 2.0, 1.0]
+    given = cluster_totals([1.0, 2.0], ["x", "y"], universe=pd.Index(["y", "z", "x"]))
+    assert given[0].tolist() == [2.0, 0.0, 1.0] and given[1].tolist() == [1.0, 0.0, 1.0]
+    values, clusters = np.arange(12.0), np.repeat(["q3", "q1", "q2", "q0"], 3)
+    est = cluster_mean_summary(values, clusters, n_boot=300, seed=4)
+    assert (est["ci_low"], est["ci_high"]) == cluster_bootstrap_mean_ci(values, clusters, n_boot=300, seed=4)
+    assert est["n_clusters"] == 4 and est["value"] == pytest.approx(5.5)
 
 
 def test_summarize_binary_fields_and_methods() -> None:

@@ -102,11 +102,14 @@ def cluster_totals(
     Clusters of ``universe`` without values get s_j = m_j = 0.
     """
     arr = _as_float_array(values)
-    labels = pd.Index(pd.Series(clusters).to_numpy())
+    labels = pd.Series(clusters).to_numpy()
     if len(labels) != arr.size:
         raise ValueError(f"{arr.size} values but {len(labels)} cluster labels")
-    universe = pd.Index(labels.unique()) if universe is None else universe
-    codes = universe.get_indexer(labels)
+    if universe is None:  # the clusters in order of first appearance (a missing label is a cluster too)
+        codes, uniques = pd.factorize(labels, use_na_sentinel=False)
+        universe = pd.Index(uniques)
+    else:
+        codes = universe.get_indexer(pd.Index(labels))
     if (codes < 0).any():
         raise ValueError("some cluster labels are not in the universe")
     sums = np.bincount(codes, weights=arr, minlength=len(universe))
@@ -132,10 +135,16 @@ def cluster_bootstrap_mean_ci(
     With per-cluster sums s_j and counts m_j, a replicate draws J clusters with replacement and
     computes sum(s_drawn) / sum(m_drawn) (every cluster has m_j >= 1, so this is defined).
     """
-    sums, counts, universe = cluster_totals(values, clusters)
-    if len(universe) == 0:
+    sums, counts, _ = cluster_totals(values, clusters)
+    return _cluster_bootstrap_interval(sums, counts, confidence, n_boot, seed)
+
+
+def _cluster_bootstrap_interval(sums: np.ndarray, counts: np.ndarray, confidence: float, n_boot: int,
+                                seed: int) -> tuple[float, float]:
+    """``cluster_bootstrap_mean_ci`` from the per-cluster totals (``cluster_totals``) of its sample."""
+    if len(sums) == 0:
         return (math.nan, math.nan)
-    draws = np.random.default_rng(seed).integers(0, len(universe), size=(n_boot, len(universe)))
+    draws = np.random.default_rng(seed).integers(0, len(sums), size=(n_boot, len(sums)))
     return percentile_interval(pooled_mean_replicates(sums, counts, draws), confidence)
 
 
@@ -247,7 +256,7 @@ def cluster_mean_summary(
     sums, counts, universe = cluster_totals(arr, clusters)
     means = sums / counts
     sd = float(np.std(means, ddof=1)) if len(universe) > 1 else math.nan
-    low, high = cluster_bootstrap_mean_ci(arr, clusters, confidence, n_boot, seed)
+    low, high = _cluster_bootstrap_interval(sums, counts, confidence, n_boot, seed)
     return {"value": float(arr.mean()), "ci_low": low, "ci_high": high, "n": int(arr.size),
             "n_clusters": int(len(universe)), "sd_cluster": sd,
             "mde": minimum_detectable_effect(sd, len(universe), 1 - confidence)}

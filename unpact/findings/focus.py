@@ -36,10 +36,12 @@ RANK_MEASURES = ("spearman", "topk_overlap")
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 1..n of ``x``, tied values sharing the mean of their ranks (``scipy.stats.rankdata``'s default)."""
+    order = np.argsort(x, kind="stable")
+    starts = np.flatnonzero(np.r_[True, x[order][1:] != x[order][:-1]])  # first sorted position of each value
+    stops = np.r_[starts[1:], len(x)]
     ranks = np.empty(len(x))
-    ranks[np.argsort(x, kind="stable")] = np.arange(1, len(x) + 1)
-    _, tie, counts = np.unique(x, return_inverse=True, return_counts=True)
-    return (np.bincount(tie, weights=ranks) / counts)[tie]
+    ranks[order] = np.repeat((starts + stops + 1) / 2, stops - starts)  # mean of the ranks starts+1 .. stops
+    return ranks
 
 
 def _spearman(before: np.ndarray, after: np.ndarray) -> float:
@@ -103,9 +105,11 @@ def key_token_fates(frame: pd.DataFrame, beta: float = 0.5, by: Sequence[str] = 
         groups = source.groupby(cols, observed=True, sort=True) if cols else [((), source)]
         for k, g in groups:
             keys = dict(zip(cols, k if isinstance(k, tuple) else (k,)))
+            clusters = g[cluster].to_numpy()
             for measure in measures:
-                part = g.dropna(subset=[measure])
-                est = cluster_mean_summary(part[measure].to_numpy(), part[cluster], n_boot=n_boot, seed=seed)
+                values = g[measure].to_numpy(float)
+                known = ~np.isnan(values)
+                est = cluster_mean_summary(values[known], clusters[known], n_boot=n_boot, seed=seed)
                 rows.append({**keys, "measure": measure, "value": est["value"], "ci_low": est["ci_low"],
                              "ci_high": est["ci_high"], "n": est["n"], "n_questions": est["n_clusters"],
                              "mde": est["mde"]})

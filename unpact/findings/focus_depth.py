@@ -64,9 +64,9 @@ def focus_frame(rows: pd.DataFrame, items: Sequence[QAItem], key_rule: KeyRule |
                                                                   how="inner", validate="many_to_one")
     if len(out) != len(data):
         raise UsageError("attribution rows: a later step attributes other words than step 0 for some item")
-    out["domain"] = [meta[i][0] for i in out["item_id"]]
-    out["split"] = [meta[i][1] for i in out["item_id"]]
-    out["is_function_word"] = [is_function_word(str(u)) for u in out["unit"]]
+    out["domain"] = out["item_id"].map({i: m[0] for i, m in meta.items()})
+    out["split"] = out["item_id"].map({i: m[1] for i, m in meta.items()})
+    out["is_function_word"] = out["unit"].map({u: is_function_word(str(u)) for u in out["unit"].unique()}).astype(bool)
     columns = ["item_id", "domain", "split", "step", "position", "unit", "is_key", "is_function_word", "c_before",
                "c_after"]
     return out[columns].sort_values(["step", "item_id", "position"]).reset_index(drop=True)

@@ -184,7 +184,7 @@ def probe_rows(folder: Any, kind: str) -> pd.DataFrame:
                         na_values=[""], low_memory=False)
     if "kind" not in frame.columns:
         return frame
-    kinds = sorted(set(frame["kind"].astype(str)))
+    kinds = sorted(frame["kind"].astype(str).unique())
     if kind not in kinds:
         raise UsageError(f"{Path(folder) / PROBES_FILE}: no {kind!r} probe rows (kinds here: {', '.join(kinds)})")
     part = frame[frame["kind"] == kind].drop(columns="kind").dropna(axis=1, how="all")
