@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -124,8 +125,22 @@ def timed_book_build(profile: str) -> tuple[float, str]:
         generate_pages(ROOT, load_profile(profile, ROOT).name)
         build_book(ROOT)
     except BookBuildFailed as exc:
-        note = "the build reported problems: " + str(exc).splitlines()[0]
+        note = build_problems(str(exc))
     return time.perf_counter() - start, note
+
+
+def build_problems(log: str) -> str:
+    """A one-line note on a failed build: its warnings by kind (a stale result names the benchmark file).
+
+    The build of this benchmark runs before the other benchmarks of a re-measurement are rerun, so
+    "stale result" warnings of those files are expected there; any other warning is a real problem."""
+    warnings = [re.sub(r"\x1b\[[0-9;]*m", "", line).split("WARNING:", 1)[1].strip()
+                for line in log.splitlines() if "WARNING:" in line]
+    stale = [w.split(":", 1)[1].split(" is older", 1)[0].strip() for w in warnings if w.startswith("stale result:")]
+    other = [w for w in warnings if not w.startswith("stale result:")]
+    parts = [f"stale at build time: {', '.join(stale)}"] if stale else []
+    parts += [f"{len(other)} other warning(s), the first: {other[0][:200]}"] if other else []
+    return "the build failed: " + ("; ".join(parts) if parts else log.strip().splitlines()[0])
 
 
 def table_seconds(cache: Path) -> dict[str, float]:

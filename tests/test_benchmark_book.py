@@ -54,3 +54,15 @@ def test_keep_cache_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "is not empty" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_a_failed_build_is_noted_by_its_warnings() -> None:
+    build_problems = runpy.run_path(str(SCRIPT))["build_problems"]
+    log = ("jupyter-book build failed (exit 1):\n"
+           "\x1b[91mWARNING: stale result: unlearning.json is older than the code that made it (x); "
+           "rerun: y\x1b[39;49;00m\n"
+           "book/a.md:3: WARNING: undefined label: 'foo'\n")
+    assert build_problems(log) == ("the build failed: stale at build time: unlearning.json; "
+                                   "1 other warning(s), the first: undefined label: 'foo'")
+    assert build_problems("jupyter-book build failed (exit 1):\nTraceback") == (
+        "the build failed: jupyter-book build failed (exit 1):")
