@@ -34,7 +34,7 @@ def test_stage_rows_sum_the_runs_records(tmp_path: Path, monkeypatch: pytest.Mon
     (root / "book" / "executed" / "00.stamp.json").write_text(
         json.dumps({"notebook": "00_organism", "seconds": 20.0, "finished": finished}))
     book["stage_rows"].__globals__["ROOT"] = root
-    rows = {r["stage"]: r for r in book["stage_rows"](cache, 30.0, 5.0, "")}
+    rows = {r["stage"]: r for r in book["stage_rows"](cache, 30.0, 5.0, "", started=time.time() - 60)}
     seconds = book["table_seconds"](cache)
     assert seconds["attribution"] >= 0.05 and 0.02 <= seconds["emphasis"] < seconds["attribution"]
     assert rows["organism (training and evaluation)"]["seconds"] == 3.0
@@ -54,6 +54,59 @@ def test_keep_cache_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "is not empty" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_resume_needs_keep_cache() -> None:
+    result = subprocess.run([sys.executable, str(SCRIPT), "--profile", "micro", "--resume"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "--resume needs --keep-cache" in result.stderr
+
+
+def test_an_interrupted_cold_run_resumes_and_sums_its_attempts(tmp_path: Path) -> None:
+    book = runpy.run_path(str(SCRIPT))
+    resumable = book["resumable_cold_run"]
+    resumable.__globals__["HEARTBEAT_S"] = 0.01
+    calls: list[bool] = []
+
+    def interrupted(profile: str, cache: Path, force: bool = True) -> float:
+        calls.append(force)
+        time.sleep(0.1)
+        raise KeyboardInterrupt
+
+    def completes(profile: str, cache: Path, force: bool = True) -> float:
+        calls.append(force)
+        time.sleep(0.1)
+        return 0.1
+
+    resumable.__globals__["timed_run"] = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        resumable("micro", tmp_path)
+    ledger = json.loads((tmp_path / book["LEDGER"]).read_text())
+    assert ledger["finished"] is False and len(ledger["attempts"]) == 1 and ledger["attempts"][0] >= 0.1
+    resumable.__globals__["timed_run"] = completes
+    total, ledger = resumable("micro", tmp_path)
+    assert calls == [True, False]  # the first attempt re-executes every notebook, a resumed one keeps finished ones
+    assert ledger["finished"] is True and len(ledger["attempts"]) == 2
+    assert total == sum(ledger["attempts"]) >= 0.2
+    assert resumable("micro", tmp_path)[0] == total and calls == [True, False]  # finished: not run again
+    with pytest.raises(SystemExit, match="cannot be resumed for profile 'quick'"):
+        resumable("quick", tmp_path)
+
+
+def test_a_suspended_attempt_counts_at_most_two_heartbeats(tmp_path: Path) -> None:
+    book = runpy.run_path(str(SCRIPT))
+    resumable = book["resumable_cold_run"]
+    resumable.__globals__["HEARTBEAT_S"] = 0.05
+    clock = iter([0.0, 1000.0])  # the attempt's start, then its end after a long suspension with no heartbeat
+
+    def suspended(profile: str, cache: Path, force: bool = True) -> float:
+        return 0.0
+
+    resumable.__globals__["timed_run"] = suspended
+    resumable.__globals__["time"] = type("Clock", (), {"monotonic": staticmethod(lambda: next(clock)),
+                                                       "time": staticmethod(time.time)})
+    total, _ = resumable("micro", tmp_path)
+    assert total == 0.1
 
 
 def test_a_failed_build_is_noted_by_its_warnings() -> None:

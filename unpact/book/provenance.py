@@ -44,6 +44,8 @@ PERIODIC: dict[str, str] = {
     "depth-smollm2*.json": "diagnostic unlearning runs on SmolLM2 beside the book (about 10 minutes each)",
     "depth-focus-smollm2*.json": "diagnostic unlearning runs on SmolLM2 with attribution at every check "
                                  "(about 10 minutes a method)",
+    "book*-pretrained.json": "the `pretrained` profile from an empty cache (both models, both regimes, all ten "
+                             "methods: many hours on 2 cores, timed over several sittings with --resume)",
 }
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from unpact.errors import UsageError
@@ -58,7 +59,7 @@ def _validate(frame: pd.DataFrame, runs: Sequence[str]) -> tuple[pd.DataFrame, l
     cols = check_group_columns(frame, "depth frame", runs)
     data = validate_frame(frame, "depth frame", DEPTH_COLUMNS, boolean=["correct"],
                           unique=[*cols, "step", "condition", "item_id"])
-    if "plain" not in set(data["condition"]):
+    if "plain" not in data["condition"].unique():
         raise UsageError("depth frame: no 'plain' condition rows (the unemphasised question is the reference)")
     return data, cols
 
@@ -155,7 +156,7 @@ def paired_effect(frame: pd.DataFrame, treatment: str, reference: str, runs: Seq
 
 
 def _check_conditions(data: pd.DataFrame, *names: str) -> None:
-    present = set(data["condition"])
+    present = set(data["condition"].unique())
     for name in names:
         if name not in present:
             raise UsageError(f"paired_effect: condition {name!r} not in the frame; present: "
@@ -183,7 +184,7 @@ def _effect_summary(wide: pd.DataFrame, treatment: str, reference: str, confiden
         diff = (wide[("gold_lp", treatment)] - wide[("gold_lp", reference)]).to_numpy()
         questions = wide.index.get_level_values("item_id")
     else:
-        diff, questions = pd.Series(dtype=float).to_numpy(), pd.Index([])
+        diff, questions = np.empty(0), pd.Index([])
     out: dict[str, Any] = dict(cluster_mean_summary(diff, questions, confidence, n_boot, seed))
     out.update(n_questions=out["n_clusters"], n_pairs=out["n"])
     return out
@@ -205,7 +206,7 @@ def recovery_share(frame: pd.DataFrame, condition: str, runs: Sequence[str] = RU
 
 
 def effect_curves(frame: pd.DataFrame, treatment: str, reference: str, runs: Sequence[str] = RUN_COLUMNS,
-                  n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> pd.DataFrame:
+                  confidence: float = 0.95, n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> pd.DataFrame:
     """``paired_effect`` at every checked step of every run: ``*runs, step, value, ci_low, ci_high,
     n_questions`` (steps without forgotten items give NaN), for curves against forget accuracy. One pass
     over the frame; each row equals ``paired_effect`` of that run's steps 0 and ``step``."""
@@ -217,7 +218,7 @@ def effect_curves(frame: pd.DataFrame, treatment: str, reference: str, runs: Seq
     per_step = dict(iter(wide.groupby(level=keys, observed=True, sort=True))) if len(wide) else {}
     rows = []
     for key in later[keys].drop_duplicates().sort_values(keys).itertuples(index=False, name=None):
-        eff = _effect_summary(per_step.get(key, wide.iloc[:0]), treatment, reference, 0.95, n_boot, seed)
+        eff = _effect_summary(per_step.get(key, wide.iloc[:0]), treatment, reference, confidence, n_boot, seed)
         rows.append({**dict(zip(cols, key)), "step": int(key[-1]),
                      **{k: eff[k] for k in ("value", "ci_low", "ci_high", "n_questions", "mde")}})
     return pd.DataFrame(rows)

@@ -37,7 +37,8 @@ RANK_MEASURES = ("spearman", "topk_overlap")
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 1..n of ``x``, tied values sharing the mean of their ranks (``scipy.stats.rankdata``'s default)."""
     order = np.argsort(x, kind="stable")
-    starts = np.flatnonzero(np.r_[True, x[order][1:] != x[order][:-1]])  # first sorted position of each value
+    ordered = x[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first sorted position of each value
     stops = np.r_[starts[1:], len(x)]
     ranks = np.empty(len(x))
     ranks[order] = np.repeat((starts + stops + 1) / 2, stops - starts)  # mean of the ranks starts+1 .. stops
