@@ -1,4 +1,4 @@
-"""Time `unpact run` from an empty cache, then again with the warm cache (notebooks re-executed both times).
+"""Time `unpact run` from an empty cache, then again with the warm cache (every notebook re-executed: --force).
 
     python benchmarks/book.py [--profile quick] [--out results/benchmarks/book.json] [--keep-cache DIR [--resume]]
 
@@ -61,11 +61,16 @@ def timed_run(profile: str, cache: Path, force: bool = True) -> float:
     return time.perf_counter() - start
 
 
+def _write_ledger(cache: Path, ledger: dict[str, Any]) -> None:
+    """Write the ledger into ``cache`` atomically (an interruption leaves the previous one whole)."""
+    from unpact.io import atomic_write_json
+
+    atomic_write_json(cache / LEDGER, ledger)
+
+
 def start_ledger(cache: Path, profile: str, digest: str | None) -> dict[str, Any]:
     """The ledger of a resumable cold run in ``cache``, with a new attempt (0 s) appended; a new ledger when
     there is none. Refuses (``SystemExit`` naming the problem) a ledger of another profile or other code."""
-    from unpact.io import atomic_write_json
-
     path = cache / LEDGER
     if path.is_file():
         ledger: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -78,7 +83,7 @@ def start_ledger(cache: Path, profile: str, digest: str | None) -> dict[str, Any
                   "finished": False}
     if not ledger["finished"]:
         ledger["attempts"].append(0.0)
-    atomic_write_json(path, ledger)
+    _write_ledger(cache, ledger)
     return ledger
 
 
@@ -86,7 +91,6 @@ def resumable_cold_run(profile: str, cache: Path) -> tuple[float, dict[str, Any]
     """The cold run's seconds summed over its attempts (module docstring) and its ledger; the run itself only
     when the ledger does not say it finished."""
     from unpact.book.provenance import code_digest
-    from unpact.io import atomic_write_json
 
     ledger = start_ledger(cache, profile, code_digest(ROOT, CODE))
     if not ledger["finished"]:
@@ -97,7 +101,7 @@ def resumable_cold_run(profile: str, cache: Path) -> tuple[float, dict[str, Any]
             now = time.monotonic()
             ledger["attempts"][-1] += min(now - last[0], 2 * HEARTBEAT_S)
             last[0] = now
-            atomic_write_json(cache / LEDGER, ledger)
+            _write_ledger(cache, ledger)
 
         def heartbeat() -> None:
             while not done.wait(HEARTBEAT_S):
@@ -112,7 +116,7 @@ def resumable_cold_run(profile: str, cache: Path) -> tuple[float, dict[str, Any]
             thread.join()
             beat()
         ledger["finished"] = True
-        atomic_write_json(cache / LEDGER, ledger)
+        _write_ledger(cache, ledger)
     return float(sum(ledger["attempts"])), ledger
 
 
@@ -169,9 +173,10 @@ def main() -> int:
         f"Book pipeline: unpact run --profile {args.profile}",
         f"python benchmarks/book.py --profile {args.profile}",
         rows,
-        "All notebooks re-executed (--force) both times; the warm run reuses the organisms and unlearned "
-        "models cached by the cold run."
-        + (f" The cold run was timed in {attempts} attempts (--resume): their seconds are summed, so the work "
+        "All notebooks re-executed (--force) in the warm run and in the cold run's first attempt; the warm run "
+        "reuses the organisms and unlearned models cached by the cold run."
+        + (f" The cold run was timed in {attempts} attempts (--resume): only the first passed --force, the later "
+           "ones carried on from the models and notebooks it had cached; their seconds are summed, so the work "
            "an interruption cut off counts twice (an upper bound)." if attempts > 1 else ""),
         code=CODE,
     )

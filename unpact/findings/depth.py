@@ -59,7 +59,7 @@ def _validate(frame: pd.DataFrame, runs: Sequence[str]) -> tuple[pd.DataFrame, l
     cols = check_group_columns(frame, "depth frame", runs)
     data = validate_frame(frame, "depth frame", DEPTH_COLUMNS, boolean=["correct"],
                           unique=[*cols, "step", "condition", "item_id"])
-    if "plain" not in data["condition"].unique():
+    if "plain" not in set(data["condition"].unique()):
         raise UsageError("depth frame: no 'plain' condition rows (the unemphasised question is the reference)")
     return data, cols
 
