@@ -9,7 +9,7 @@ sittings end before it finishes, this script reports what the attempts measured,
 - per model and benchmark of the profile (its studies: ``unpact.study.notebook_studies`` with the
   parameters of notebook 01, which trains every unlearned model the later notebooks reuse), the
   unlearning runs the profile needs and those finished, with their seconds (``duration_s`` of each
-  run's ``unlearning.json``, probes included);
+  run's record, which its cache marker holds, probes included);
 - the fine-tunings of the fine-tuned regime that finished (``organism.json``: before-evaluation,
   training, the base model's facts and the evaluation after);
 - the seconds of the cached study tables (``table_seconds`` of ``benchmarks/book.py``: attribution,
@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from book import CODE, LEDGER, table_seconds  # noqa: E402
 from unpact.book.profiles import load_profile  # noqa: E402
 from unpact.book.provenance import code_digest  # noqa: E402
+from unpact.cache import DONE_MARKER, artifact_record  # noqa: E402
 from unpact.errors import UsageError  # noqa: E402
+from unpact.organism import RECORD_FILE as ORGANISM_RECORD  # noqa: E402
 from unpact.study import FINETUNED_PREFIX, notebook_studies  # noqa: E402
 
 TRAINING_NOTEBOOK = "01_keyword_focus"  # builds every unlearned model of a profile (README: notebook 01)
@@ -53,8 +55,9 @@ FINETUNE_SECONDS = ("eval_before_seconds", "train_seconds", "facts_build_seconds
 
 def cache_label(folder: Path) -> str:
     """The study label (``unpact.study.Study.label``) of a cached base-model folder: its name without the
-    cache's ``-<hash>`` suffix, with ``FINETUNED_PREFIX`` and the init model's name for a fine-tuned one."""
-    record = folder / "organism.json"
+    cache's ``-<hash>`` suffix (``unpact.cache.artifact_dir``), with ``FINETUNED_PREFIX`` and the init model's name
+    for a fine-tuned one."""
+    record = folder / ORGANISM_RECORD
     if record.is_file():
         data = json.loads(record.read_text(encoding="utf-8"))
         if data.get("regime") == "finetuned":
@@ -65,25 +68,22 @@ def cache_label(folder: Path) -> str:
 def finished_runs(cache: Path) -> dict[tuple[str, str], list[float]]:
     """Seconds of every finished unlearning run in ``cache``, by (base-model label, benchmark); a run entered
     a second time under another key (``entered_from``) counts once."""
-    from unpact.cache import DONE_MARKER
-
     runs: dict[tuple[str, str], list[float]] = defaultdict(list)
     for marker in sorted((cache / "unlearned").glob(f"*/{DONE_MARKER}")):
-        if "entered_from" in json.loads(marker.read_text(encoding="utf-8")):
+        artifact = artifact_record(marker.parent)
+        if "entered_from" in artifact:
             continue
-        record = json.loads((marker.parent / "unlearning.json").read_text(encoding="utf-8"))
+        record = artifact["record"]
         runs[(cache_label(Path(record["base_model"])), record["benchmark"])].append(float(record["duration_s"]))
     return runs
 
 
 def finetunings(cache: Path) -> dict[str, float]:
     """Seconds of every finished fine-tuning in ``cache`` (``organism.json`` of the fine-tuned regime), by label."""
-    from unpact.cache import DONE_MARKER
-
     seconds = {}
     for marker in sorted((cache / "organism").glob(f"*/{DONE_MARKER}")):
         folder = marker.parent
-        data = json.loads((folder / "organism.json").read_text(encoding="utf-8"))
+        data = json.loads((folder / ORGANISM_RECORD).read_text(encoding="utf-8"))
         if data.get("regime") == "finetuned":
             seconds[cache_label(folder)] = sum(float(data.get(k, 0.0)) for k in FINETUNE_SECONDS)
     return seconds

@@ -23,11 +23,11 @@ def _ledger(progress: dict[str, Any], cache: Path, attempts: list[float], profil
 
 
 def _run(cache: Path, name: str, base: Path, benchmark: str, seconds: float, entered: bool = False) -> None:
-    folder = cache / "unlearned" / name
+    folder = cache / "unlearned" / name  # the marker holds the run's record, as unpact.unlearn.artifact writes it
     folder.mkdir(parents=True)
-    (folder / "unlearning.json").write_text(json.dumps(
-        {"base_model": str(base), "benchmark": benchmark, "duration_s": seconds}))
-    (folder / DONE_MARKER).write_text(json.dumps({"config": {}, **({"entered_from": "x"} if entered else {})}))
+    record = {"base_model": str(base), "benchmark": benchmark, "duration_s": seconds}
+    (folder / DONE_MARKER).write_text(json.dumps(
+        {"config": {}, "record": record, **({"entered_from": "x"} if entered else {})}))
 
 
 def test_progress_counts_the_profiles_runs_and_bounds_the_whole_run(tmp_path: Path) -> None:
